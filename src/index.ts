@@ -1,0 +1,2 @@
+export * as torch from './torch/index.js';
+export * from './torch/index.js';
