@@ -1,2 +1,7 @@
+// Tessera's public API. The engine's functions are at the top level (tensor, conv2d, tidy, …);
+// layers, optimizers and file formats are namespaces.
 export * as torch from './torch/index.js';
 export * from './torch/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export * as io from './io/index.js';
