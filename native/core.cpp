@@ -29,10 +29,12 @@ void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
 
 TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {}
 
+// GC path: V8 collected a handle that was never disposed. Give back the external-memory
+// accounting so V8's heuristics don't see phantom native bytes.
+void TensorWrap::Finalize(Napi::Env env) { release(env); }
+
 TensorWrap::~TensorWrap() {
-  // Finalizer path: V8 collected the handle without dispose(). External memory is not adjusted
-  // here (no env access is safe in every finalizer context); the count still drops.
-  if (live_) {
+  if (live_) {  // only if Finalize did not run (environment teardown)
     stats().liveTensors--;
     stats().liveBytes -= bytes_;
   }
@@ -534,7 +536,9 @@ FN(IsGradEnabled) { return Napi::Boolean::New(info.Env(), c10::GradMode::is_enab
 
 FN(SetNumThreads) {
   int64_t n = toInt(info[0], "threads");
-  if (n < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: need at least 1 thread");
+  // Checked here: the int cast wrapped huge counts to <= 0 and at::set_num_threads' TORCH_CHECK then
+  // threw a c10::Error outside any guard, which aborted the process.
+  if (n < 1 || n > 65536) throw Napi::RangeError::New(info.Env(), "setNumThreads: need 1 to 65536 threads, got " + std::to_string(n));
   at::set_num_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }
@@ -652,13 +656,20 @@ FN(BuildInfo) {
   return o;
 }
 
+struct Entry {
+  const char* name;
+  Napi::Value (*fn)(const Napi::CallbackInfo&);
+};
+
+static Napi::Value Trampoline(const Napi::CallbackInfo& info) {
+  const Entry* e = static_cast<const Entry*>(info.Data());
+  return guard(info, e->name, [&]() { return e->fn(info); });
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   TensorWrap::Init(env, exports);
   GeneratorWrap::Init(env, exports);
-  struct {
-    const char* name;
-    Napi::Value (*fn)(const Napi::CallbackInfo&);
-  } fns[] = {
+  Entry fns[] = {
       {"fromBuffer", FromBuffer},   {"toBuffer", ToBuffer},         {"meta", Meta},
       {"shape", Shape},             {"strides", Strides},           {"dtype", Dtype},
       {"device", DeviceOf},         {"requiresGrad", RequiresGrad}, {"setRequiresGrad", SetRequiresGrad},
@@ -670,7 +681,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"index", Index},             {"indexPut", IndexPut},         {"to", To},
       {"item", Item},               {"stats", StatsFn},             {"buildInfo", BuildInfo},
   };
-  for (const auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+  // Every hand-written function runs inside guard(), so no C++ exception can escape to N-API
+  // (an escaped exception aborts the process). The table entry is the callback's data pointer.
+  static std::vector<Entry> table(std::begin(fns), std::end(fns));
+  for (const auto& f : table)
+    exports.Set(f.name, Napi::Function::New(env, Trampoline, f.name, const_cast<Entry*>(&f)));
   RegisterGeneratedOps(env, exports);
   return exports;
 }

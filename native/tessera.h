@@ -31,6 +31,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
 
   explicit TensorWrap(const Napi::CallbackInfo& info);
   ~TensorWrap() override;
+  void Finalize(Napi::Env env) override;
 
   at::Tensor& tensor(const Napi::Env& env);
   void release(Napi::Env env);
