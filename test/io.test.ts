@@ -1,0 +1,800 @@
+// Tests for src/io: safetensors, Tessera model files, the restricted torch.save reader, and fuzzing of
+// both parsers. Fixtures come from tools/fixtures/io.py (PyTorch 1.13).
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as zlib from 'node:zlib';
+import * as T from '../src/torch/index.js';
+import { Tensor, type DType } from '../src/torch/index.js';
+import {
+  FormatError,
+  MODEL_FILE_VERSION,
+  ZipReader,
+  loadModelFile,
+  loadSafetensors,
+  loadTorchCheckpoint,
+  parseModelFile,
+  parseSafetensors,
+  saveModelFile,
+  saveSafetensors,
+  serializeModelFile,
+  serializeSafetensors,
+  stateDictFrom,
+  unpickle,
+  writeFileAtomic,
+  type PickledObject,
+} from '../src/io/index.js';
+import { fixturePath, loadJsonFixture, type TensorJson } from './helpers.js';
+
+const fx = (name: string): string => fixturePath('io', name);
+const readFx = (name: string): Uint8Array => new Uint8Array(readFileSync(fx(name)));
+
+interface Expected {
+  state_dict: Record<string, TensorJson>;
+  state_dict_keys: string[];
+  lightning: {
+    state_dict: Record<string, TensorJson>;
+    state_dict_keys: string[];
+    strides: Record<string, number[]>;
+    optimizer_state: Record<string, Record<string, TensorJson>>;
+    param_groups: unknown[];
+  };
+  safetensors: Record<string, TensorJson>;
+  safetensors_metadata: Record<string, string>;
+}
+const expected = loadJsonFixture<Expected>('io', 'expected.json');
+
+/** Exact equality of dtype, shape and every value with a fixture tensor. */
+function assertTensorEquals(t: unknown, e: TensorJson, what: string): void {
+  assert.ok(t instanceof Tensor, `${what}: not a Tensor`);
+  assert.equal(t.dtype, e.dtype, `${what}: dtype`);
+  assert.deepEqual(t.shape, e.shape, `${what}: shape`);
+  assert.deepEqual(t.toArray(), e.data, `${what}: values`);
+}
+
+/** Error must be a one-line FormatError whose message matches `re`. */
+function assertFormatError(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof FormatError, `expected FormatError, got ${String(e)}`);
+    assert.ok(!e.message.includes('\n'), `multi-line message: ${e.message}`);
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+/** Every Tensor reachable from a loaded value (for disposal and leak checks). */
+function tensorsIn(v: unknown, out = new Set<Tensor>(), seen = new Set<object>()): Set<Tensor> {
+  if (v === null || typeof v !== 'object' || seen.has(v)) return out;
+  seen.add(v);
+  if (v instanceof Tensor) out.add(v);
+  else if (v instanceof Map) for (const [k, x] of v) (tensorsIn(k, out, seen), tensorsIn(x, out, seen));
+  else if (v instanceof Set || Array.isArray(v)) for (const x of v) tensorsIn(x, out, seen);
+  else if (!(v instanceof Uint8Array)) for (const x of Object.values(v)) tensorsIn(x, out, seen);
+  return out;
+}
+const disposeAll = (v: unknown): void => {
+  for (const t of tensorsIn(v)) t.dispose();
+};
+
+const tmp = mkdtempSync(join(tmpdir(), 'tessera-io-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+
+// ---------------------------------------------------------------- tiny zip writer (tests only)
+/** Builds a zip archive; `zip64` forces zip64 sizes, offsets and end records even for small files. */
+function makeZip(entries: { name: string; data: Uint8Array }[], opts: { zip64?: boolean; deflate?: boolean } = {}): Uint8Array {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  const z64 = opts.zip64 ?? false;
+  for (const e of entries) {
+    const name = Buffer.from(e.name, 'utf8');
+    const body = opts.deflate ? zlib.deflateRawSync(e.data) : Buffer.from(e.data);
+    const crc = zlib.crc32(e.data);
+    const method = opts.deflate ? 8 : 0;
+    const sizes = Buffer.alloc(20); // zip64 extra: id, size, usize, csize, (offset in central only)
+    sizes.writeUInt16LE(1, 0);
+    sizes.writeUInt16LE(16, 2);
+    sizes.writeBigUInt64LE(BigInt(e.data.length), 4);
+    sizes.writeBigUInt64LE(BigInt(body.length), 12);
+    const lh = Buffer.alloc(30);
+    lh.writeUInt32LE(0x04034b50, 0);
+    lh.writeUInt16LE(z64 ? 45 : 20, 4);
+    lh.writeUInt16LE(method, 8);
+    lh.writeUInt16LE(0x21, 12);
+    lh.writeUInt32LE(crc, 14);
+    lh.writeUInt32LE(z64 ? 0xffffffff : body.length, 18);
+    lh.writeUInt32LE(z64 ? 0xffffffff : e.data.length, 22);
+    lh.writeUInt16LE(name.length, 26);
+    lh.writeUInt16LE(z64 ? sizes.length : 0, 28);
+    parts.push(lh, name, ...(z64 ? [sizes] : []), body);
+
+    const cextra = Buffer.alloc(28);
+    cextra.writeUInt16LE(1, 0);
+    cextra.writeUInt16LE(24, 2);
+    cextra.writeBigUInt64LE(BigInt(e.data.length), 4);
+    cextra.writeBigUInt64LE(BigInt(body.length), 12);
+    cextra.writeBigUInt64LE(BigInt(offset), 20);
+    const ch = Buffer.alloc(46);
+    ch.writeUInt32LE(0x02014b50, 0);
+    ch.writeUInt16LE(z64 ? 45 : 20, 4);
+    ch.writeUInt16LE(z64 ? 45 : 20, 6);
+    ch.writeUInt16LE(method, 10);
+    ch.writeUInt16LE(0x21, 14);
+    ch.writeUInt32LE(crc, 16);
+    ch.writeUInt32LE(z64 ? 0xffffffff : body.length, 20);
+    ch.writeUInt32LE(z64 ? 0xffffffff : e.data.length, 24);
+    ch.writeUInt16LE(name.length, 28);
+    ch.writeUInt16LE(z64 ? cextra.length : 0, 30);
+    ch.writeUInt32LE(z64 ? 0xffffffff : offset, 42);
+    central.push(ch, name, ...(z64 ? [cextra] : []));
+    offset += lh.length + name.length + (z64 ? sizes.length : 0) + body.length;
+  }
+  const cd = Buffer.concat(central);
+  const tail: Buffer[] = [];
+  if (z64) {
+    const rec = Buffer.alloc(56);
+    rec.writeUInt32LE(0x06064b50, 0);
+    rec.writeBigUInt64LE(44n, 4);
+    rec.writeUInt16LE(45, 12);
+    rec.writeUInt16LE(45, 14);
+    rec.writeBigUInt64LE(BigInt(entries.length), 24);
+    rec.writeBigUInt64LE(BigInt(entries.length), 32);
+    rec.writeBigUInt64LE(BigInt(cd.length), 40);
+    rec.writeBigUInt64LE(BigInt(offset), 48);
+    const loc = Buffer.alloc(20);
+    loc.writeUInt32LE(0x07064b50, 0);
+    loc.writeBigUInt64LE(BigInt(offset + cd.length), 8);
+    loc.writeUInt32LE(1, 16);
+    tail.push(rec, loc);
+  }
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(z64 ? 0xffff : entries.length, 8);
+  eocd.writeUInt16LE(z64 ? 0xffff : entries.length, 10);
+  eocd.writeUInt32LE(z64 ? 0xffffffff : cd.length, 12);
+  eocd.writeUInt32LE(z64 ? 0xffffffff : offset, 16);
+  return new Uint8Array(Buffer.concat([...parts, cd, ...tail, eocd]));
+}
+
+/** The entries of a zip archive, in central-directory order. */
+function unzip(bytes: Uint8Array): { name: string; data: Uint8Array }[] {
+  const z = new ZipReader(bytes);
+  return [...z.entries.keys()].map((name) => ({ name, data: z.read(name).slice() }));
+}
+
+// ---------------------------------------------------------------- safetensors
+describe('safetensors', () => {
+  test('round trip of every dtype, 0-d and empty tensors, with metadata', () => {
+    const src: Record<string, Tensor> = {
+      f32: T.tensor([[1.5, -2], [3, 4e-8]]),
+      f64: T.tensor([Math.PI, -1e300], { dtype: 'float64' }),
+      f16: T.tensor([0.5, -65504, 1 / 1024], { dtype: 'float16' }),
+      bf16: T.tensor([1, -3.25, 1e30], { dtype: 'bfloat16' }),
+      i64: T.tensor(new BigInt64Array([-(2n ** 62n), 0n, 2n ** 62n + 7n])),
+      i32: T.tensor([-(2 ** 31), 2 ** 31 - 1], { dtype: 'int32' }),
+      i16: T.tensor([-32768, 32767], { dtype: 'int16' }),
+      i8: T.tensor([-128, 127, 0], { dtype: 'int8' }),
+      u8: T.tensor([0, 255], { dtype: 'uint8' }),
+      bool: T.tensor([true, false, true]),
+      scalar: T.scalarTensor(7.25),
+      empty: T.zeros([0, 5]),
+      empty_i64: T.zeros([3, 0], { dtype: 'int64' }),
+      'weird "name"\n/é': T.ones([1]),
+    };
+    const meta = { format: 'pt', quote: 'a "b" \\ c\n', unicode: 'żółw 🐢' };
+    const bytes = serializeSafetensors(src, meta);
+    const { tensors, metadata } = parseSafetensors(bytes);
+    assert.deepEqual(metadata, meta);
+    assert.deepEqual(Object.keys(tensors).sort(), Object.keys(src).sort());
+    for (const [k, t] of Object.entries(src)) {
+      const u = tensors[k]!;
+      assert.equal(u.dtype, t.dtype, k);
+      assert.deepEqual(u.shape, t.shape, k);
+      assert.deepEqual(Buffer.from(u.bytes()), Buffer.from(t.bytes()), k);
+    }
+    assert.equal(tensors.i64!.data()[2], 2n ** 62n + 7n);
+    assert.deepEqual(tensors.scalar!.shape, []);
+  });
+
+  test('layout follows the reference writer: header padded with spaces, data sorted and aligned', () => {
+    const bytes = serializeSafetensors({ b: T.ones([3], { dtype: 'uint8' }), a: T.ones([2], { dtype: 'float64' }), c: T.ones([1]) });
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    const n = Number(dv.getBigUint64(0, true));
+    assert.equal((8 + n) % 8, 0);
+    const header = Buffer.from(bytes.subarray(8, 8 + n)).toString('utf8');
+    assert.equal(
+      header.trimEnd(),
+      '{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"c":{"dtype":"F32","shape":[1],"data_offsets":[16,20]},"b":{"dtype":"U8","shape":[3],"data_offsets":[20,23]}}',
+    );
+    assert.match(header, /^[^ ]* *$/); // only trailing padding
+    assert.equal(bytes.length, 8 + n + 23);
+
+    // No tensors: the header is "{}" padded to 8 bytes; __metadata__ comes first when given.
+    assert.deepEqual(Buffer.from(serializeSafetensors({})), Buffer.from('\x08\0\0\0\0\0\0\0{}      ', 'latin1'));
+    const withMeta = Buffer.from(serializeSafetensors({}, { framework: 'pt' }));
+    assert.equal(withMeta.readUInt32LE(0), 40);
+    assert.equal(withMeta.subarray(8).toString(), '{"__metadata__":{"framework":"pt"}}     ');
+  });
+
+  test('non-contiguous tensors are stored contiguous', () => {
+    const base = T.arange(0, 6).reshape([2, 3]);
+    const t = base.transpose(0, 1);
+    assert.equal(t.isContiguous(), false);
+    const { tensors } = parseSafetensors(serializeSafetensors({ t }));
+    assert.deepEqual(tensors.t!.shape, [3, 2]);
+    assert.deepEqual(tensors.t!.toArray(), [0, 3, 1, 4, 2, 5]);
+  });
+
+  test('reads a file written by Python exactly, and re-serializes it byte for byte', () => {
+    const bytes = readFx('tensors.safetensors');
+    const { tensors, metadata } = parseSafetensors(bytes);
+    assert.deepEqual(metadata, expected.safetensors_metadata);
+    assert.deepEqual(Object.keys(tensors).sort(), Object.keys(expected.safetensors).sort());
+    for (const [k, e] of Object.entries(expected.safetensors)) assertTensorEquals(tensors[k], e, k);
+    assert.deepEqual(Buffer.from(serializeSafetensors(tensors, metadata)), Buffer.from(bytes));
+  });
+
+  test('save is atomic and load names the file in errors', () => {
+    const path = join(tmp, 'w.safetensors');
+    writeFileSync(path, 'old contents');
+    saveSafetensors(path, { w: T.tensor([1, 2, 3]) }, { step: '10' });
+    assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('w.safetensors')), ['w.safetensors']);
+    const { tensors, metadata } = loadSafetensors(path);
+    assert.deepEqual(tensors.w!.toArray(), [1, 2, 3]);
+    assert.deepEqual(metadata, { step: '10' });
+
+    const bad = join(tmp, 'bad.safetensors');
+    writeFileSync(bad, Buffer.from([1, 2, 3]));
+    assertFormatError(() => loadSafetensors(bad), new RegExp(`^safetensors: ${bad}: file of 3 bytes is too short`));
+    // A failed save leaves neither the target nor a temp file behind.
+    const failed = join(tmp, 'failed.safetensors');
+    assertFormatError(() => saveSafetensors(failed, { x: 3 as unknown as Tensor }), /value of 'x' is not a Tensor/);
+    assert.equal(existsSync(failed), false);
+    assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('.tmp-')), []);
+    // A write that fails midway keeps the old file intact and removes the temp file.
+    function* failing(): Generator<Uint8Array> {
+      yield new Uint8Array([1, 2, 3]);
+      throw new Error('disk on fire');
+    }
+    assert.throws(() => writeFileAtomic(path, new Uint8Array([9]), failing()), /disk on fire/);
+    assert.deepEqual(loadSafetensors(path).tensors.w!.toArray(), [1, 2, 3]);
+    assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('.tmp-')), []);
+  });
+
+  /** A safetensors file from a header given as text (padded to 8) and `data` bytes. */
+  function raw(header: string | object, data: number | Uint8Array = 0): Uint8Array {
+    let h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
+    h = Buffer.concat([h, Buffer.alloc((8 - (h.length % 8)) % 8, 0x20)]);
+    const d = typeof data === 'number' ? Buffer.alloc(data) : Buffer.from(data);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(h.length));
+    return new Uint8Array(Buffer.concat([len, h, d]));
+  }
+  const info = (dtype: string, shape: unknown, offsets: unknown): object => ({ dtype, shape, data_offsets: offsets });
+
+  test('validation: every malformed header gives one clear line', () => {
+    const cases: [Uint8Array, RegExp][] = [
+      [new Uint8Array(5), /too short/],
+      [(() => { const b = raw({}); new DataView(b.buffer).setBigUint64(0, 100_000_001n, true); return b; })(), /header length 100000001 exceeds the 100000000-byte limit/],
+      [(() => { const b = raw({}); new DataView(b.buffer).setBigUint64(0, 2n ** 63n, true); return b; })(), /exceeds/],
+      [(() => { const b = raw({}); new DataView(b.buffer).setBigUint64(0, 64n, true); return b; })(), /header length 64 runs past the end/],
+      [raw('{"x": '), /header JSON: unexpected end/],
+      [raw('[1, 2]'), /header is not a JSON object/],
+      [raw(Buffer.from([0x7b, 0xff, 0x7d]).toString('latin1')), /header JSON|not valid UTF-8/],
+      [raw('{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8), /duplicate key "x"/],
+      [raw({ x: info('F32', [2, 2], [0, 12]) }, 12), /^safetensors: tensor 'x' data_offsets \[0, 12\] need 16 bytes for float32\[2, 2\]$/],
+      [raw({ x: info('Q4', [1], [0, 1]) }, 1), /tensor 'x': unknown dtype "Q4"/],
+      [raw({ x: info('U16', [1], [0, 2]) }, 2), /tensor 'x': dtype U16 is not supported/],
+      [raw({ x: info('F32', [-1], [0, 4]) }, 4), /tensor 'x': shape must be an array of non-negative integers/],
+      [raw({ x: info('F32', [1.5], [0, 4]) }, 4), /shape must be/],
+      [raw({ x: info('F32', '1', [0, 4]) }, 4), /shape must be/],
+      [raw({ x: info('F32', [1], [0]) }, 4), /data_offsets must be two non-negative integers/],
+      [raw({ x: info('F32', [1], [8, 4]) }, 8), /end before they begin/],
+      [raw({ x: info('F32', [2 ** 40, 2 ** 40], [0, 4]) }, 4), /too large/],
+      [raw({ x: info('F32', [1], [0, 4]), y: info('F32', [1], [2, 6]) }, 6), /tensor 'y' data_offsets \[2, 6\] overlap data ending at 4/],
+      [raw({ x: info('F32', [1], [0, 4]), y: info('F32', [1], [8, 12]) }, 12), /tensor 'y' .* leave a gap/],
+      [raw({ x: info('F32', [1], [0, 4]) }, 6), /cover 4 bytes but the data buffer has 6/],
+      [raw({ x: info('F32', [2], [0, 8]) }, 4), /exceed the 4-byte data buffer/],
+      [raw({ __metadata__: { a: 1 } }), /__metadata__ 'a' is not a string/],
+      [raw({ __metadata__: [] }), /__metadata__ must be an object/],
+      [raw({ x: 5 }), /tensor 'x': entry is not an object/],
+      [raw({ x: { shape: [1], data_offsets: [0, 4] } }, 4), /missing or non-string dtype/],
+    ];
+    for (const [bytes, re] of cases) assertFormatError(() => parseSafetensors(bytes), re);
+  });
+
+  test('validation accepts what the reference accepts', () => {
+    // Unordered header entries, a null __metadata__, empty tensors anywhere, unknown info fields.
+    const b = raw(
+      {
+        __metadata__: null,
+        y: { dtype: 'I8', shape: [2], data_offsets: [4, 6], extra: 'ignored' },
+        e: info('F64', [0, 3], [4, 4]),
+        x: info('F32', [], [0, 4]),
+      },
+      new Uint8Array([0, 0, 0x80, 0x3f, 0xff, 0x02]),
+    );
+    const { tensors, metadata } = parseSafetensors(b);
+    assert.deepEqual(Object.keys(tensors), ['y', 'e', 'x']);
+    assert.deepEqual(metadata, {});
+    assert.deepEqual(tensors.x!.shape, []);
+    assert.equal(tensors.x!.item(), 1);
+    assert.deepEqual(tensors.y!.toArray(), [-1, 2]);
+    assert.deepEqual(tensors.e!.shape, [0, 3]);
+    // A tensor called __proto__ is an ordinary key.
+    const p = parseSafetensors(raw({ ['__proto__']: info('U8', [1], [0, 1]) }, 1)).tensors;
+    assert.equal(Object.getPrototypeOf(p), Object.prototype);
+    assert.ok(Object.hasOwn(p, '__proto__'));
+  });
+
+  test('serialization errors', () => {
+    assertFormatError(() => serializeSafetensors({ __metadata__: T.ones([1]) }), /'__metadata__' is reserved/);
+    assertFormatError(() => serializeSafetensors({ a: T.ones([1]) }, { k: 1 as unknown as string }), /metadata 'k' must be a string/);
+  });
+});
+
+// ---------------------------------------------------------------- model files
+describe('model files', () => {
+  interface Cfg {
+    channels: number[];
+    codebook: { size: number; dim: number };
+    name: string;
+  }
+  const config: Cfg = { channels: [64, 128], codebook: { size: 1024, dim: 8 }, name: 'tiny' };
+
+  test('round trip through a file', () => {
+    const path = join(tmp, 'model.safetensors');
+    const stateDict = { 'enc.w': T.randn([4, 3]), 'codebook.embed': T.randn([16, 8]).to('float16'), steps: T.tensor([5], { dtype: 'int64' }) };
+    saveModelFile(path, { kind: 'vqgan', config, stateDict, extra: { trained_on: 'cifar' } });
+    const m = loadModelFile<Cfg>(path, { kind: 'vqgan' });
+    assert.equal(m.kind, 'vqgan');
+    assert.deepEqual(m.config, config);
+    assert.equal(m.metadata['tessera.version'], MODEL_FILE_VERSION);
+    assert.equal(m.metadata.trained_on, 'cifar');
+    assert.deepEqual(Object.keys(m.stateDict).sort(), Object.keys(stateDict).sort());
+    for (const [k, t] of Object.entries(stateDict)) {
+      assert.equal(m.stateDict[k]!.dtype, t.dtype);
+      assert.deepEqual(Buffer.from(m.stateDict[k]!.bytes()), Buffer.from(t.bytes()), k);
+    }
+    // Still a plain safetensors file.
+    assert.equal(loadSafetensors(path).metadata['tessera.kind'], 'vqgan');
+  });
+
+  test('clear errors for missing or broken metadata', () => {
+    const w = { w: T.ones([1]) };
+    assertFormatError(() => parseModelFile(serializeSafetensors(w)), /^model file: not a Tessera model file: __metadata__ has no 'tessera.version'$/);
+    assertFormatError(
+      () => parseModelFile(serializeSafetensors(w, { 'tessera.version': '1', 'tessera.kind': 'vqgan', 'tessera.config': '{oops' })),
+      /'tessera.config' is not valid JSON/,
+    );
+    assertFormatError(() => parseModelFile(serializeSafetensors(w, { 'tessera.version': '1', 'tessera.kind': 'vqgan' })), /has no 'tessera.config'/);
+    assertFormatError(() => parseModelFile(serializeSafetensors(w, { 'tessera.version': '1', 'tessera.config': '{}' })), /has no 'tessera.kind'/);
+    assertFormatError(
+      () => parseModelFile(serializeSafetensors(w, { 'tessera.version': '2', 'tessera.kind': 'x', 'tessera.config': '{}' })),
+      /format version 2 is not supported/,
+    );
+    const bytes = serializeModelFile({ kind: 'prior', config: {}, stateDict: w });
+    assertFormatError(() => parseModelFile(bytes, { kind: 'vqgan', name: 'p.safetensors' }), /^model file p.safetensors: holds a 'prior' model, expected 'vqgan'$/);
+    assertFormatError(() => serializeModelFile({ kind: 'x', config: {}, stateDict: w, extra: { 'tessera.kind': 'y' } }), /reserved/);
+    assertFormatError(() => serializeModelFile({ kind: 'x', config: undefined, stateDict: w }), /config is not JSON-serializable/);
+    assertFormatError(() => serializeModelFile({ kind: '', config: {}, stateDict: w }), /kind must be a non-empty string/);
+    assertFormatError(() => parseModelFile(new Uint8Array(3), { name: 'm' }), /^model file m: safetensors: file of 3 bytes/);
+  });
+});
+
+// ---------------------------------------------------------------- torch checkpoints
+describe('torch checkpoints', () => {
+  test('a plain state dict saved by torch.save loads exactly', () => {
+    const sd = loadTorchCheckpoint(fx('state_dict.pt')) as Record<string, Tensor>;
+    assert.deepEqual(Object.keys(sd), expected.state_dict_keys); // OrderedDict order kept
+    for (const [k, e] of Object.entries(expected.state_dict)) assertTensorEquals(sd[k], e, k);
+    assert.equal(sd['1.num_batches_tracked']!.dtype, 'int64');
+    assert.strictEqual(stateDictFrom(sd), sd);
+  });
+
+  test('a DEFLATE-compressed copy and a zip64 copy load the same', () => {
+    const deflated = loadTorchCheckpoint(fx('state_dict_deflate.pt')) as Record<string, Tensor>;
+    const entries = unzip(readFx('state_dict.pt'));
+    const z64 = loadTorchCheckpoint(makeZip(entries, { zip64: true })) as Record<string, Tensor>;
+    const z64d = loadTorchCheckpoint(makeZip(entries, { zip64: true, deflate: true })) as Record<string, Tensor>;
+    for (const sd of [deflated, z64, z64d]) {
+      assert.deepEqual(Object.keys(sd), expected.state_dict_keys);
+      for (const [k, e] of Object.entries(expected.state_dict)) assertTensorEquals(sd[k], e, k);
+    }
+  });
+
+  test('a Lightning checkpoint loads exactly: parameters, half types, views, shared storages', () => {
+    const ck = loadTorchCheckpoint(fx('lightning.ckpt')) as Record<string, unknown>;
+    assert.equal(ck.epoch, 3);
+    assert.equal(ck.global_step, 120);
+    assert.equal(ck['pytorch-lightning_version'], '1.9.0');
+    const sd = stateDictFrom(ck);
+    assert.strictEqual(sd, ck.state_dict);
+    assert.deepEqual(Object.keys(sd), expected.lightning.state_dict_keys);
+    for (const [k, e] of Object.entries(expected.lightning.state_dict)) {
+      assertTensorEquals(sd[k], e, k);
+      assert.deepEqual(sd[k]!.strides, expected.lightning.strides[k], `${k} strides`);
+    }
+    assert.equal(sd['extra.param']!.requiresGrad, true); // nn.Parameter
+    assert.equal(sd['extra.base']!.requiresGrad, false);
+    assert.equal(sd['extra.half']!.dtype, 'float16');
+    assert.equal(sd['extra.bf16']!.dtype, 'bfloat16');
+    assert.equal(sd['extra.transposed']!.isContiguous(), false);
+    // Views share storage as they did in PyTorch, so writes through one show in the other.
+    assert.ok(sd['extra.transposed']!.sharesStorageWith(sd['extra.base']!));
+    assert.ok(sd['extra.shared_a']!.sharesStorageWith(sd['extra.shared_b']!));
+    assert.ok(!sd['extra.shared_a']!.sharesStorageWith(sd['extra.base']!));
+    T.noGrad(() => sd['extra.base']!.indexPut([0, 1], 100));
+    assert.equal(sd['extra.transposed']!.index(1, 0).item(), 100);
+
+    // Lightning modules usually prefix the network: prefix selection gives the plain state dict.
+    const net = stateDictFrom(ck, { prefix: 'model.' });
+    assert.deepEqual(Object.keys(net), expected.state_dict_keys);
+    for (const [k, e] of Object.entries(expected.state_dict)) assertTensorEquals(net[k], e, k);
+
+    // Optimizer state: int-keyed dicts become string keys; tuples become arrays.
+    const opt = (ck.optimizer_states as Record<string, unknown>[])[0]!;
+    const state = opt.state as Record<string, Record<string, Tensor>>;
+    assert.deepEqual(Object.keys(state), Object.keys(expected.lightning.optimizer_state));
+    for (const [i, s] of Object.entries(expected.lightning.optimizer_state)) {
+      for (const [k, e] of Object.entries(s)) assertTensorEquals(state[i]![k], e, `optimizer ${i}.${k}`);
+    }
+    assert.deepEqual(opt.param_groups, expected.lightning.param_groups);
+    assert.deepEqual(ck.lr_schedulers, []);
+    assert.deepEqual(ck.hyper_parameters, { lr: 1e-3, channels: [64, 128], betas: [0.5, 0.9], name: 'vq', flag: true, nothing: null, big: 2n ** 70n, neg: -5 });
+
+    const extras = ck.extras as Record<string, unknown>;
+    assert.deepEqual(extras.bytes, new Uint8Array([0, 255, 97, 98]));
+    assert.deepEqual(extras.set, new Set([1, 2]));
+    assert.equal(extras.device, 'cuda:0');
+    assert.deepEqual(extras.dtype, { __global__: 'torch.float16' });
+    const ns = extras.namespace as PickledObject;
+    assert.deepEqual(ns, { __class__: 'argparse.Namespace', args: [], state: { a: 1, b: 'two' } });
+    const shared = extras.shared_list as unknown[][];
+    assert.strictEqual(shared[0], shared[1]); // one Python list referenced twice stays one array
+  });
+
+  test('stateDictFrom finds or rejects', () => {
+    const t = T.ones([1]);
+    assert.strictEqual(stateDictFrom({ model_state_dict: { w: t }, epoch: 1 }).w, t);
+    assert.strictEqual(stateDictFrom({ ema: { w: t }, state_dict: { v: t } }, { key: 'ema' }).w, t);
+    assertFormatError(() => stateDictFrom({ epoch: 1, opt: {} }), /no dict of tensors found \(top-level keys: epoch, opt\)/);
+    assertFormatError(() => stateDictFrom({ state_dict: { w: t } }, { key: 'ema' }), /'ema' is missing/);
+    assertFormatError(() => stateDictFrom([t]), /the checkpoint is a list/);
+    assertFormatError(() => stateDictFrom({ w: t }, { prefix: 'model.' }), /no tensor key starts with 'model.'/);
+  });
+
+  test('legacy and non-zip files give a clear error', () => {
+    assert.throws(
+      () => loadTorchCheckpoint(fx('legacy.pt')),
+      (e: unknown) =>
+        e instanceof FormatError &&
+        e.message ===
+          `torch checkpoint ${fx('legacy.pt')}: legacy (pre-1.6) torch.save format is not supported; re-save with torch.save(..., _use_new_zipfile_serialization=True)`,
+    );
+    assertFormatError(() => loadTorchCheckpoint(new Uint8Array([1, 2, 3])), /^torch checkpoint <bytes>: not a torch.save zip archive/);
+    assertFormatError(() => loadTorchCheckpoint(readFx('tensors.safetensors')), /not a torch.save zip archive/);
+    assertFormatError(() => loadTorchCheckpoint(makeZip([{ name: 'a/b.txt', data: new Uint8Array(3) }])), /no data.pkl in the archive/);
+  });
+
+  test('big-endian archives (byteorder record) are byte-swapped', () => {
+    const entries = unzip(readFx('state_dict.pt'));
+    const swapped = entries.map((e) => {
+      const m = /\/data\/(\d+)$/.exec(e.name);
+      if (!m) return e;
+      const size = m[1] === '6' ? 8 : 4; // record 6 is num_batches_tracked (int64), the rest float32
+      const b = Buffer.from(e.data);
+      if (size === 4) b.swap32();
+      else b.swap64();
+      return { name: e.name, data: new Uint8Array(b) };
+    });
+    swapped.push({ name: 'state_dict/byteorder', data: new Uint8Array(Buffer.from('big')) });
+    const sd = loadTorchCheckpoint(makeZip(swapped)) as Record<string, Tensor>;
+    for (const [k, e] of Object.entries(expected.state_dict)) assertTensorEquals(sd[k], e, k);
+  });
+
+  // Hand-built archives: one storage record '0' and a pickle calling the rebuild functions directly.
+  const u = (s: string): string => `X${String.fromCharCode(s.length, 0, 0, 0)}${s}`; // BINUNICODE
+  const ints = (xs: number[]): string => `(${xs.map((x) => `K${String.fromCharCode(x)}`).join('')}t`;
+  const storage = (type: string, numel: number): string => `(${u('storage')}ctorch\n${type}\n${u('0')}${u('cpu')}K${String.fromCharCode(numel)}tQ`;
+  const archive = (pkl: string, record: Uint8Array): Uint8Array =>
+    makeZip([
+      { name: 'archive/data.pkl', data: new Uint8Array(Buffer.from(`\x80\x02${pkl}.`, 'latin1')) },
+      { name: 'archive/data/0', data: record },
+    ]);
+  const v2 = (st: string, offset: number, size: number[], stride: number[], grad = false): string =>
+    `ctorch._utils\n_rebuild_tensor_v2\n(${st}K${String.fromCharCode(offset)}${ints(size)}${ints(stride)}${grad ? '\x88' : '\x89'}}tR`; // hooks: an empty dict
+  const f32 = (xs: number[]): Uint8Array => new Uint8Array(new Float32Array(xs).buffer);
+
+  test('rebuild functions: expanded views, v3, unsupported storages, bad flags', () => {
+    const rec = f32([1, 2, 3, 4]);
+    // A stride-0 (expanded) view is valid in PyTorch and stays a view here.
+    const e = loadTorchCheckpoint(archive(v2(storage('FloatStorage', 4), 1, [3, 2], [0, 1]), rec)) as Tensor;
+    assert.deepEqual(e.shape, [3, 2]);
+    assert.deepEqual(e.toArray(), [2, 3, 2, 3, 2, 3]);
+    // _rebuild_tensor_v3 takes the dtype as an argument (untyped storage, numel in bytes).
+    const v3 = `ctorch._utils\n_rebuild_tensor_v3\n(${storage('UntypedStorage', 16)}K\x00${ints([2])}${ints([2])}\x89Nctorch\nfloat32\ntR`;
+    assert.deepEqual((loadTorchCheckpoint(archive(v3, rec)) as Tensor).toArray(), [1, 3]);
+    // Storage types Tessera cannot represent leave an inert placeholder instead of failing the load.
+    const c = loadTorchCheckpoint(archive(v2(storage('ComplexFloatStorage', 2), 0, [2], [1]), rec)) as PickledObject;
+    assert.equal(c.__class__, 'torch._utils._rebuild_tensor_v2');
+    assert.deepEqual(c.args, [{ __class__: 'torch.ComplexFloatStorage', args: ['0', 2], state: null }, 0, [2], [1], false, {}]);
+    // Names are looked up as own keys only: 'constructor' is not a storage type.
+    const k = loadTorchCheckpoint(archive(v2(storage('constructor', 4), 0, [4], [1]), rec)) as PickledObject;
+    assert.equal(k.__class__, 'torch._utils._rebuild_tensor_v2');
+
+    assertFormatError(() => loadTorchCheckpoint(archive(v2(storage('FloatStorage', 4), 1, [2, 2], [2, 1]), rec)), /tensor view \[2, 2\] stride \[2, 1\] offset 1 needs 5 elements but storage '0' has 4/);
+    assertFormatError(() => loadTorchCheckpoint(archive(v2(storage('IntStorage', 4), 0, [4], [1], true), rec)), /an? int32 tensor is marked requires_grad/);
+    assertFormatError(() => loadTorchCheckpoint(archive(v2(storage('DoubleStorage', 4), 0, [4], [1]), rec)), /storage '0' has 16 bytes, expected 32/);
+    assertFormatError(
+      () => loadTorchCheckpoint(archive(`(${v2(storage('FloatStorage', 4), 0, [4], [1])}${v2(storage('IntStorage', 4), 0, [4], [1])}l`, rec)),
+      /storage '0' is used as both float32 and int32/,
+    );
+    assertFormatError(() => loadTorchCheckpoint(archive(`(${u('blob')}tQ`, rec)), /unsupported persistent id/);
+    assertFormatError(() => loadTorchCheckpoint(archive(`(${u('storage')}cos\nsystem\n${u('0')}${u('cpu')}K\x04tQ`, rec)), /storage '0': bad storage type/);
+  });
+
+  test('storage and view bounds are checked', () => {
+    const entries = unzip(readFx('state_dict.pt'));
+    const without = entries.filter((e) => !e.name.endsWith('/data/3'));
+    assertFormatError(() => loadTorchCheckpoint(makeZip(without)), /storage '3': record 'state_dict\/data\/3' is missing/);
+    const short = entries.map((e) => (e.name.endsWith('/data/0') ? { name: e.name, data: e.data.subarray(4) } : e));
+    assertFormatError(() => loadTorchCheckpoint(makeZip(short)), /storage '0' has 212 bytes, expected 216/);
+    // Failed loads dispose what they had built.
+    const live = T.memoryStats().liveTensors;
+    for (let i = 0; i < 3; i++) assert.throws(() => loadTorchCheckpoint(makeZip(without)));
+    assert.equal(T.memoryStats().liveTensors, live);
+    const corrupt = readFx('state_dict.pt').slice();
+    const record = entries.find((e) => e.name.endsWith('/data/0'))!.data;
+    corrupt[Buffer.from(corrupt).indexOf(Buffer.from(record)) + 5] ^= 0x10;
+    assertFormatError(() => loadTorchCheckpoint(corrupt), /zip: CRC-32 mismatch in 'state_dict\/data\/0' \(corrupt file\)/);
+  });
+});
+
+// ---------------------------------------------------------------- pickle
+describe('pickle', () => {
+  const P = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
+  const pickles = loadJsonFixture<Record<string, string>>('io', 'pickles.json');
+
+  test('plain data pickled with protocols 0–5', () => {
+    for (const [proto, b64] of Object.entries(pickles)) {
+      const v = unpickle(new Uint8Array(Buffer.from(b64, 'base64'))) as Record<string, unknown>;
+      const what = `protocol ${proto}`;
+      const { tuplekeys, shared, long_list, bytes300, ...rest } = v;
+      assert.deepEqual(
+        rest,
+        {
+          int: 1, neg: -2, i32: -70000, u16: 60000, big: 2n ** 100n, negbig: -(2n ** 65n), float: 1.5, inf: Infinity,
+          str: 'h\u00e9llo\n\\ "q"', astral: '\u{1F600}', bytes: new Uint8Array([0, 1, 255]), bytearray: new Uint8Array([120, 121]),
+          list: [1, [2, 3]], tuple: [1, 'a'], set: new Set([3]), frozenset: new Set([4]), none: null, bools: [true, false],
+          intkeys: { 1: 'a', 2: 'b' }, empty: {},
+        },
+        what,
+      );
+      assert.ok(tuplekeys instanceof Map, `${what}: tuple keys give a Map`);
+      assert.deepEqual([...tuplekeys], [[[1, 2], 'x']], what);
+      const sh = shared as unknown[];
+      assert.strictEqual(sh[0], sh[1], what);
+      assert.deepEqual(long_list, Array.from({ length: 1100 }, (_, i) => i), what);
+      assert.deepEqual(bytes300, new Uint8Array([...Array.from({ length: 256 }, (_, i) => i), ...new Array(44).fill(7)]), what);
+    }
+  });
+
+  test('unknown globals are inert placeholders, never executed', () => {
+    // os.system('rm -rf /') via GLOBAL + REDUCE, builtins.eval via STACK_GLOBAL + NEWOBJ, and BUILD.
+    const v = unpickle(P('\x80\x02cos\nsystem\nX\x08\x00\x00\x00rm -rf /\x85R.')) as PickledObject;
+    assert.deepEqual(v, { __class__: 'os.system', args: ['rm -rf /'], state: null });
+    const w = unpickle(P('\x80\x04\x8c\x08builtins\x8c\x04eval\x93\x8c\x011\x85\x81}\x8c\x01kK\x01sb.')) as PickledObject;
+    assert.deepEqual(w, { __class__: 'builtins.eval', args: ['1'], state: { k: 1 } });
+    // A placeholder filled like a dict / list keeps what was put in it.
+    const d = unpickle(P('\x80\x02cmod\nCls\n)\x81(X\x01\x00\x00\x00aK\x01u(K\x02K\x03e.')) as PickledObject;
+    assert.deepEqual(d, { __class__: 'mod.Cls', args: [], state: null, items: { a: 1 }, list: [2, 3] });
+    // Protocol-0/1 instantiation opcodes (INST, OBJ) and a Python 2 STRING literal.
+    assert.deepEqual(unpickle(P("(S'it\\'s\\x41'\nimod\nCls\n.")), { __class__: 'mod.Cls', args: ["it'sA"], state: null });
+    assert.deepEqual(unpickle(P('(cmod\nCls\nK\x01o.')), { __class__: 'mod.Cls', args: [1], state: null });
+    // Python 2 module names are mapped.
+    assert.deepEqual(unpickle(P('\x80\x02c__builtin__\nset\n]K\x07a\x85R.')), new Set([7]));
+  });
+
+  test('dict keys, prototype safety and cycles', () => {
+    const o = unpickle(P('\x80\x02}X\t\x00\x00\x00__proto__K\x01sNK\x02s\x88K\x03s.')) as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(o), Object.prototype);
+    assert.deepEqual(Object.entries(o), [['__proto__', 1], ['None', 2], ['True', 3]]);
+    // Keys that collide once stringified keep their identity in a Map.
+    const m = unpickle(P('\x80\x02}K\x01K\x02sX\x01\x00\x00\x001K\x03s.'));
+    assert.ok(m instanceof Map);
+    assert.deepEqual([...m], [[1, 2], ['1', 3]]);
+    const l = unpickle(P('\x80\x02]q\x00h\x00a.')) as unknown[];
+    assert.strictEqual(l[0], l);
+  });
+
+  test('malformed pickles fail with one clear line', () => {
+    const cases: [string, RegExp][] = [
+      ['\x80\x02R.', /stack underflow at byte 2/],
+      ['\x80\x02h\x05.', /memo key 5 not found at byte 2/],
+      ['\x80\x02\xff.', /unknown opcode 0xff at byte 2/],
+      ['\x80\x02X\xff\x00\x00\x00ab', /truncated/],
+      ['\x80\x02N', /no STOP opcode/],
+      ['\x80\x02t.', /MARK missing/],
+      ['\x80\x06N.', /unsupported pickle protocol 6/],
+      ['\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\x0f', /length 1152921504606846975 exceeds/],
+      ['\x80\x02\x8b\x00\x00\x01\x00', /integer of 65536 bytes is too large/],
+      ['\x80\x02K\x01K\x02a.', /cannot append to a number/],
+      ['\x80\x02)K\x01a.', /cannot append to a tuple/],
+      ['\x80\x02Q.', /stack underflow/],
+      ['\x80\x02N\x85Q.', /persistent id found but no persistent_load/],
+      ['\x80\x02\x82\x01.', /EXT1/],
+      ['\x80\x02(K\x01K\x02K\x03d.', /odd number of items/],
+      ['\x80\x02I12x\n.', /bad INT/],
+      ['\x80\x02K\x01K\x02\x93.', /STACK_GLOBAL needs two strings/],
+      ['\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x04\x00\x00\x00rot1\x86R.', /unsupported encoding 'rot1'/],
+    ];
+    for (const [src, re] of cases) assertFormatError(() => unpickle(P(src)), re);
+    // Very deep nesting is refused rather than overflowing the JS stack.
+    const deep = P('\x80\x02' + ']'.repeat(100_000) + 'a'.repeat(99_999) + '.');
+    assertFormatError(() => unpickle(deep), /nested deeper than 2000/);
+    // A huge APPENDS batch is fine.
+    const big = unpickle(P('\x80\x02](' + 'K\x01'.repeat(300_000) + 'e.')) as number[];
+    assert.equal(big.length, 300_000);
+  });
+});
+
+// ---------------------------------------------------------------- fuzzing
+describe('fuzz', () => {
+  /** mulberry32: a small seeded PRNG so failures reproduce. */
+  function rng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  /** One random mutation: bit flips, truncation, splice, insertion/deletion, or a corrupted length field. */
+  function mutate(src: Uint8Array, r: () => number, lengthFields: { at: number; size: 2 | 4 | 8 }[]): Uint8Array {
+    const n = src.length;
+    const int = (k: number): number => Math.floor(r() * k);
+    const b = Buffer.from(src);
+    switch (int(5)) {
+      case 0: {
+        for (let i = 0, k = 1 + int(4); i < k; i++) b[int(n)]! ^= 1 << int(8);
+        return b;
+      }
+      case 1:
+        return b.subarray(0, int(n));
+      case 2: {
+        // Copy a chunk of the file over another place (duplicates headers, records, opcodes).
+        const len = 1 + int(64);
+        const from = int(n);
+        const to = int(n);
+        b.set(src.subarray(from, from + len).subarray(0, n - to), to);
+        return b;
+      }
+      case 3: {
+        const at = int(n);
+        return r() < 0.5
+          ? Buffer.concat([b.subarray(0, at), b.subarray(Math.min(n, at + 1 + int(16)))])
+          : Buffer.concat([b.subarray(0, at), Buffer.from(Array.from({ length: 1 + int(16) }, () => int(256))), b.subarray(at)]);
+      }
+      default: {
+        const f = lengthFields[int(lengthFields.length)]!;
+        const interesting = [0, 1, 7, 8, 0x7f, 0xff, 0xffff, 0xffffffff, n, n - 1, n + 1, int(2 ** 32)];
+        const v = r() < 0.5 ? interesting[int(interesting.length)]! : int(n * 2);
+        if (f.size === 2) b.writeUInt16LE(v & 0xffff, f.at);
+        else if (f.size === 4) b.writeUInt32LE(v >>> 0, f.at);
+        else b.writeBigUInt64LE(r() < 0.1 ? 2n ** BigInt(40 + int(24)) : BigInt(v), f.at);
+        return b;
+      }
+    }
+  }
+
+  /** Length/offset fields of a zip archive: EOCD, central and local headers. */
+  function zipLengthFields(z: Uint8Array): { at: number; size: 2 | 4 }[] {
+    const b = Buffer.from(z);
+    const out: { at: number; size: 2 | 4 }[] = [];
+    for (let p = 0; p + 4 <= b.length; p++) {
+      const sig = b.readUInt32LE(p);
+      if (sig === 0x06054b50) out.push({ at: p + 10, size: 2 }, { at: p + 12, size: 4 }, { at: p + 16, size: 4 }, { at: p + 20, size: 2 });
+      if (sig === 0x02014b50) out.push({ at: p + 20, size: 4 }, { at: p + 24, size: 4 }, { at: p + 28, size: 2 }, { at: p + 30, size: 2 }, { at: p + 42, size: 4 });
+      if (sig === 0x04034b50) out.push({ at: p + 18, size: 4 }, { at: p + 22, size: 4 }, { at: p + 26, size: 2 }, { at: p + 28, size: 2 });
+    }
+    return out;
+  }
+
+  /**
+   * Feeds `count` mutants to `parse`: each must parse or throw a one-line FormatError. Results are
+   * disposed; the live tensor count must come back to where it started (failed parses clean up too).
+   */
+  function fuzz(name: string, seed: number, count: number, make: (r: () => number) => Uint8Array, parse: (b: Uint8Array) => unknown): void {
+    const r = rng(seed);
+    const live = T.memoryStats().liveTensors;
+    let ok = 0;
+    let failed = 0;
+    for (let i = 0; i < count; i++) {
+      const input = make(r);
+      try {
+        disposeAll(parse(input));
+        ok++;
+      } catch (e) {
+        if (!(e instanceof FormatError) || e.message.length === 0 || e.message.includes('\n')) {
+          const file = join(tmp, `${name}-crash-${i}.bin`);
+          writeFileSync(file, input);
+          assert.fail(`${name} mutant ${i} (saved to ${file}) threw ${e instanceof Error ? e.stack : String(e)}`);
+        }
+        failed++;
+      }
+    }
+    assert.equal(T.memoryStats().liveTensors, live, `${name}: tensors leaked`);
+    // Both outcomes must occur, or the mutations are not exercising the parser.
+    assert.ok(ok > 0 && failed > 0, `${name}: ${ok} parsed, ${failed} rejected`);
+  }
+
+  test('safetensors: 1500 mutants parse or fail cleanly', () => {
+    const src = readFx('tensors.safetensors');
+    // The u64 header length plus every number in the JSON header are "length fields".
+    const fields: { at: number; size: 2 | 4 | 8 }[] = [{ at: 0, size: 8 }];
+    const n = Number(Buffer.from(src).readBigUInt64LE(0));
+    const digits: number[] = [];
+    for (let i = 8; i < 8 + n; i++) if (src[i]! >= 0x30 && src[i]! <= 0x39) digits.push(i);
+    fuzz(
+      'safetensors',
+      1,
+      1500,
+      (r) => {
+        if (r() < 0.25) {
+          // Change a digit of a shape or offset in the header.
+          const b = src.slice();
+          b[digits[Math.floor(r() * digits.length)]!] = 0x30 + Math.floor(r() * 10);
+          return b;
+        }
+        return mutate(src, r, fields);
+      },
+      (b) => parseSafetensors(b).tensors,
+    );
+  });
+
+  test('torch zip: 1000 mutants of the archive parse or fail cleanly (CRC on and off)', () => {
+    const src = readFx('state_dict.pt');
+    const fields = zipLengthFields(src);
+    fuzz('torch-zip', 2, 1000, (r) => mutate(src, r, fields), (b) => loadTorchCheckpoint(b));
+    fuzz('torch-zip-nocrc', 3, 1000, (r) => mutate(src, r, fields), (b) => loadTorchCheckpoint(b, { verifyCrc: false }));
+  });
+
+  test('torch pickle: 1500 mutants of data.pkl in a valid archive parse or fail cleanly', () => {
+    const entries = unzip(readFx('lightning.ckpt'));
+    const pkl = entries.find((e) => e.name.endsWith('/data.pkl'))!;
+    // Length-like fields: the 4-byte lengths after BINUNICODE/BINSTRING opcodes and 1-byte args.
+    const fields: { at: number; size: 2 | 4 }[] = [];
+    for (let i = 0; i + 5 <= pkl.data.length; i++) if (pkl.data[i] === 0x58) fields.push({ at: i + 1, size: 4 });
+    fuzz(
+      'torch-pickle',
+      4,
+      1500,
+      (r) => {
+        const data = mutate(pkl.data, r, fields);
+        return makeZip(entries.map((e) => (e === pkl ? { name: e.name, data } : e)));
+      },
+      (b) => loadTorchCheckpoint(b),
+    );
+  });
+
+  test('truncation at every length fails cleanly', () => {
+    const st = readFx('tensors.safetensors');
+    for (let n = 0; n < st.length; n++) assertFormatError(() => parseSafetensors(st.subarray(0, n)), /./);
+    const ck = readFx('state_dict.pt');
+    for (let n = 0; n < ck.length; n += 3) assertFormatError(() => loadTorchCheckpoint(ck.subarray(0, n)), /./);
+  });
+});
+
+// Catch any dtype the engine gains that safetensors cannot map.
+test('every engine dtype serializes', () => {
+  const all: DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
+  const src = Object.fromEntries(all.map((d) => [d, T.zeros([2], { dtype: d })]));
+  const { tensors } = parseSafetensors(serializeSafetensors(src));
+  for (const d of all) assert.equal(tensors[d]!.dtype, d);
+});
