@@ -1,0 +1,155 @@
+// The loop every trainer shares: steps, progress, JSONL log, periodic images and checkpoints,
+// exact resume, and Ctrl-C that saves before exiting. Model-specific work lives in a Trainable.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tidy } from '../torch/index.js';
+import { JsonlLog, Progress, formatDuration } from './progress.js';
+import { lineChartSvg } from './plot.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointParts } from './checkpoint.js';
+import { writeFileAtomic } from '../io/index.js';
+
+export interface Trainable {
+  /** One optimization step; returns scalar metrics for the log (called inside tidy). */
+  trainStep(step: number): Record<string, number>;
+  /** Everything a checkpoint must hold. */
+  checkpointParts(): CheckpointParts;
+  /** JSON state outside the modules (data-loader position, …), saved in the checkpoint. */
+  extraState(): unknown;
+  loadExtraState(extra: unknown): void;
+  /** Periodic artefacts (reconstruction/sample grids) and the usable model file. */
+  writeArtifacts?(dir: string, step: number): void;
+  /** Writes the final model file for use (e.g. EMA weights); called at every checkpoint. */
+  writeModel?(dir: string): void;
+}
+
+export interface RunOptions {
+  outDir: string;
+  steps: number;
+  resume?: boolean;
+  logEvery?: number;
+  imageEvery?: number;
+  checkpointEvery?: number;
+  /** Metric names plotted in loss.svg (default: every metric). */
+  plot?: readonly string[];
+  /** Printed lines (progress bar goes to stderr). */
+  log?: (line: string) => void;
+  /** For tests: stop after this many steps in this process, as an interruption would. */
+  stopAfter?: number;
+}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+
+/** Runs (or resumes) training; returns the last step completed. */
+export async function runTraining(t: Trainable, opts: RunOptions): Promise<number> {
+  const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  mkdirSync(opts.outDir, { recursive: true });
+  const ckptPath = join(opts.outDir, CHECKPOINT_FILE);
+  const logPath = join(opts.outDir, 'log.jsonl');
+  let step = 0;
+  if (opts.resume) {
+    if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath}`);
+    const r = loadCheckpoint(ckptPath, t.checkpointParts());
+    step = r.step;
+    t.loadExtraState(r.extra);
+    truncateLog(logPath, step);
+    log(`resumed from ${ckptPath} at step ${step}`);
+  } else if (existsSync(ckptPath)) {
+    throw new Error(`${opts.outDir} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
+  } else {
+    writeFileSync(logPath, '');
+  }
+
+  const jsonl = new JsonlLog(logPath);
+  const progress = new Progress({ total: opts.steps, every: opts.logEvery ?? 50 });
+  const checkpointEvery = opts.checkpointEvery ?? 500;
+  const imageEvery = opts.imageEvery ?? 250;
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130); // second Ctrl-C: leave now
+    interrupted = true;
+    progress.note('interrupt: saving a checkpoint after this step (Ctrl-C again to quit without saving)');
+  };
+  process.on('SIGINT', onSigint);
+  const save = () => {
+    saveCheckpoint(ckptPath, step, t.checkpointParts(), t.extraState());
+    t.writeModel?.(opts.outDir);
+  };
+  const started = performance.now();
+  let ranHere = 0;
+  try {
+    while (step < opts.steps) {
+      const metrics = tidy(() => t.trainStep(step));
+      step++;
+      ranHere++;
+      jsonl.write({ step, time: Date.now(), ...metrics });
+      progress.update(step, metrics);
+      if (step % imageEvery === 0 || step === opts.steps) {
+        t.writeArtifacts?.(opts.outDir, step);
+        writeLossPlot(opts.outDir, logPath, opts.plot);
+      }
+      if (step % checkpointEvery === 0 || step === opts.steps) save();
+      if (interrupted || (opts.stopAfter !== undefined && ranHere >= opts.stopAfter)) {
+        if (step % checkpointEvery !== 0 && step !== opts.steps) save();
+        log(`stopped at step ${step}; checkpoint saved — continue with --resume`);
+        return step;
+      }
+      // Let signals and other callbacks through between steps.
+      if (step % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  log(`done: ${step} steps in ${formatDuration((performance.now() - started) / 1000)}; outputs in ${opts.outDir}`);
+  return step;
+}
+
+/** Drops log records past the checkpoint's step, so a resumed run's log has no duplicates. */
+function truncateLog(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return (JSON.parse(l) as { step?: number }).step! <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileSync(path, kept.map((l) => l + '\n').join(''));
+}
+
+export function readLog(path: string): Record<string, number>[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, number>);
+}
+
+/** loss.svg: each metric as a moving average over the log. */
+export function writeLossPlot(dir: string, logPath: string, names?: readonly string[]): void {
+  const recs = readLog(logPath);
+  if (recs.length < 2) return;
+  const keys = names ?? Object.keys(recs[recs.length - 1]!).filter((k) => k !== 'step' && k !== 'time');
+  const win = Math.max(1, Math.floor(recs.length / 100));
+  const series = keys.map((k) => {
+    const pts: [number, number][] = [];
+    for (let i = win - 1; i < recs.length; i += win) {
+      let s = 0;
+      let n = 0;
+      for (let j = i - win + 1; j <= i; j++) {
+        const v = recs[j]![k];
+        if (typeof v === 'number' && Number.isFinite(v)) {
+          s += v;
+          n++;
+        }
+      }
+      if (n) pts.push([recs[i]!.step!, s / n]);
+    }
+    return { name: k, points: pts };
+  });
+  // Log scale only when every value is positive (GAN terms can be negative).
+  const logY = series.every((s) => s.points.every(([, y]) => y > 0));
+  writeFileAtomic(join(dir, 'loss.svg'), new TextEncoder().encode(lineChartSvg(series, { title: 'training', xLabel: 'step', logY })));
+}
