@@ -45,7 +45,8 @@ declare module './tensor.js' {
     minimum(other: Tensor): Tensor;
     addcmul(tensor1: Tensor, tensor2: Tensor, value?: number | boolean): Tensor;
     addcdiv(tensor1: Tensor, tensor2: Tensor, value?: number | boolean): Tensor;
-    lerp(end: Tensor, weight: TensorLike): Tensor;
+    lerp(end: Tensor, weight: number | boolean): Tensor;
+    lerpTensor(end: Tensor, weight: Tensor): Tensor;
     neg(): Tensor;
     reciprocal(): Tensor;
     exp(): Tensor;
@@ -164,6 +165,8 @@ declare module './tensor.js' {
     bincount(weights?: Tensor | null, minlength?: number): Tensor;
     unique(sorted?: boolean, returnInverse?: boolean, returnCounts?: boolean): [Tensor, Tensor, Tensor];
     countNonzero(dim?: number | null): Tensor;
+    setData(newData: Tensor): Tensor;
+    erfinv_(): Tensor;
   }
 }
 
@@ -379,8 +382,12 @@ function addcdiv(self: Tensor, tensor1: Tensor, tensor2: Tensor, value?: number 
   return Tensor._wrap(N.addcdiv(self.native, tensor1.native, tensor2.native, value));
 }
 
-function lerp(self: Tensor, end: Tensor, weight: TensorLike): Tensor {
-  return Tensor._wrap(N.lerp(self.native, end.native, h(weight)));
+function lerp(self: Tensor, end: Tensor, weight: number | boolean): Tensor {
+  return Tensor._wrap(N.lerp(self.native, end.native, weight));
+}
+
+function lerpTensor(self: Tensor, end: Tensor, weight: Tensor): Tensor {
+  return Tensor._wrap(N.lerp_tensor(self.native, end.native, weight.native));
 }
 
 function neg(self: Tensor): Tensor {
@@ -984,6 +991,16 @@ function countNonzero(self: Tensor, dim?: number | null): Tensor {
   return Tensor._wrap(N.count_nonzero(self.native, dim));
 }
 
+function setData(self: Tensor, newData: Tensor): Tensor {
+  N.set_data(self.native, newData.native);
+  return self;
+}
+
+function erfinv_(self: Tensor): Tensor {
+  N.erfinv_(self.native);
+  return self;
+}
+
 Tensor.prototype.zerosLike = function (this: Tensor, ): Tensor {
   return zerosLike(this);
 };
@@ -1136,8 +1153,12 @@ Tensor.prototype.addcdiv = function (this: Tensor, tensor1: Tensor, tensor2: Ten
   return addcdiv(this, tensor1, tensor2, value);
 };
 
-Tensor.prototype.lerp = function (this: Tensor, end: Tensor, weight: TensorLike): Tensor {
+Tensor.prototype.lerp = function (this: Tensor, end: Tensor, weight: number | boolean): Tensor {
   return lerp(this, end, weight);
+};
+
+Tensor.prototype.lerpTensor = function (this: Tensor, end: Tensor, weight: Tensor): Tensor {
+  return lerpTensor(this, end, weight);
 };
 
 Tensor.prototype.neg = function (this: Tensor, ): Tensor {
@@ -1612,6 +1633,14 @@ Tensor.prototype.countNonzero = function (this: Tensor, dim?: number | null): Te
   return countNonzero(this, dim);
 };
 
+Tensor.prototype.setData = function (this: Tensor, newData: Tensor): Tensor {
+  return setData(this, newData);
+};
+
+Tensor.prototype.erfinv_ = function (this: Tensor, ): Tensor {
+  return erfinv_(this);
+};
+
 export {
   zeros,
   ones,
@@ -1646,6 +1675,7 @@ export {
   addcmul,
   addcdiv,
   lerp,
+  lerpTensor,
   neg,
   reciprocal,
   exp,

@@ -466,9 +466,12 @@ export function tensor(
       t = f.to(dtype);
       f.dispose();
     } else {
-      const C = BYTE_CTOR[dtype]!;
+      const C = BYTE_CTOR[dtype];
+      if (!C) throw new TypeError(`tensor(): unknown dtype '${String(dtype)}' (float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool)`);
       const a = new C(n);
-      for (let i = 0; i < n; i++) a[i] = Number(flat[i]);
+      // bool storage must hold 0/1 bytes (other values break libtorch's bool kernels); nonzero → true as in PyTorch.
+      if (dtype === 'bool') for (let i = 0; i < n; i++) a[i] = Number(flat[i]) !== 0 ? 1 : 0;
+      else for (let i = 0; i < n; i++) a[i] = Number(flat[i]);
       t = Tensor._wrap(native.fromBuffer(a, shape, dtype));
     }
   }
