@@ -391,6 +391,7 @@ FN(FromBuffer) {
     int64_t numel = 1;
     for (auto s : shape) {
       if (s < 0) throw Napi::RangeError::New(env, "fromBuffer: negative dimension in shape");
+      if (s > 0 && numel > INT64_MAX / s) throw Napi::RangeError::New(env, "fromBuffer: shape has too many elements");
       numel *= s;
     }
     size_t need = static_cast<size_t>(numel) * c10::elementSize(dt);
@@ -495,7 +496,17 @@ FN(Grad) {
 FN(SetGrad) {
   GUARD("setGrad") {
     at::Tensor t = toTensor(info[0], "tensor");
-    t.mutable_grad() = isNone(info[1]) ? at::Tensor() : toTensor(info[1], "grad");
+    if (isNone(info[1])) {
+      t.mutable_grad() = at::Tensor();
+    } else {
+      at::Tensor g = toTensor(info[1], "grad");
+      // PyTorch refuses a mismatched grad at assignment; otherwise the failure surfaces later in
+      // backward() or an optimizer with a confusing message.
+      if (!g.sizes().equals(t.sizes()) || g.scalar_type() != t.scalar_type() || g.device() != t.device())
+        throw Napi::TypeError::New(info.Env(), "setting .grad: gradient " + shapeString(g) + " " + dtypeName(g.scalar_type()) +
+                                                   " does not match tensor " + shapeString(t) + " " + dtypeName(t.scalar_type()));
+      t.mutable_grad() = g;
+    }
     return info.Env().Undefined();
   } END_GUARD;
 }

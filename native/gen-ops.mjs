@@ -128,7 +128,8 @@ function cppArg(arg, i) {
     case 'Options': {
       const lines = [`at::TensorOptions a${i} = toOptions(${v}, ${n});`];
       // options=int64 gives the factory PyTorch's integer default dtype (randint).
-      if (arg.def === 'int64') lines.push(`if (!a${i}.has_dtype()) a${i} = a${i}.dtype(at::kLong);`);
+      const dflt = { int64: 'at::kLong', float32: 'at::kFloat' }[arg.def];
+      if (dflt) lines.push(`if (!a${i}.has_dtype()) a${i} = a${i}.dtype(${dflt});`);
       return lines;
     }
     case 'Generator?':
@@ -275,15 +276,15 @@ function tsType(arg) {
 function tsConv(arg, expr) {
   switch (arg.type) {
     case 'Tensor':
-      return `${expr}.native`;
+      return `th(${expr}, '${arg.name}')`;
     case 'TensorS':
       return `h(${expr})`;
     case 'Tensor?':
-      return `${expr}?.native`;
+      return `${expr} == null ? undefined : th(${expr}, '${arg.name}')`;
     case 'Tensor[]':
-      return `${expr}.map((t) => t.native)`;
+      return `tl(${expr}, '${arg.name}')`;
     case 'Tensor?[]':
-      return `${expr}.map((t) => t?.native ?? null)`;
+      return `tl(${expr}, '${arg.name}', true)`;
     case 'Generator?':
       return `${expr}?.native`;
     default:
@@ -350,6 +351,15 @@ import { Tensor, Generator, native as N } from './tensor.js';
 import type { DType, MemoryFormat, Reduction, TensorLike, TensorOptions, NativeHandle } from './tensor.js';
 
 const h = (x: TensorLike): unknown => (x instanceof Tensor ? x.native : x);
+// Argument checks with the argument's name (a plain property read would say "reading 'native' of null").
+function th(x: Tensor, name: string): unknown {
+  if (!(x instanceof Tensor)) throw new TypeError(\`argument '\${name}' must be a Tensor, got \${x === null ? 'null' : typeof x}\`);
+  return x.native;
+}
+function tl(xs: readonly (Tensor | null)[], name: string, nullable = false): unknown[] {
+  if (!Array.isArray(xs)) throw new TypeError(\`argument '\${name}' must be an array of Tensors\`);
+  return xs.map((x) => (nullable && x == null ? null : th(x as Tensor, name)));
+}
 
 declare module './tensor.js' {
   interface Tensor {

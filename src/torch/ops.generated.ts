@@ -4,6 +4,15 @@ import { Tensor, Generator, native as N } from './tensor.js';
 import type { DType, MemoryFormat, Reduction, TensorLike, TensorOptions, NativeHandle } from './tensor.js';
 
 const h = (x: TensorLike): unknown => (x instanceof Tensor ? x.native : x);
+// Argument checks with the argument's name (a plain property read would say "reading 'native' of null").
+function th(x: Tensor, name: string): unknown {
+  if (!(x instanceof Tensor)) throw new TypeError(`argument '${name}' must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+  return x.native;
+}
+function tl(xs: readonly (Tensor | null)[], name: string, nullable = false): unknown[] {
+  if (!Array.isArray(xs)) throw new TypeError(`argument '${name}' must be an array of Tensors`);
+  return xs.map((x) => (nullable && x == null ? null : th(x as Tensor, name)));
+}
 
 declare module './tensor.js' {
   interface Tensor {
@@ -215,789 +224,789 @@ function randperm(n: number, generator?: Generator | null, options?: TensorOptio
 }
 
 function zerosLike(self: Tensor): Tensor {
-  return Tensor._wrap(N.zeros_like(self.native));
+  return Tensor._wrap(N.zeros_like(th(self, 'self')));
 }
 
 function onesLike(self: Tensor): Tensor {
-  return Tensor._wrap(N.ones_like(self.native));
+  return Tensor._wrap(N.ones_like(th(self, 'self')));
 }
 
 function emptyLike(self: Tensor): Tensor {
-  return Tensor._wrap(N.empty_like(self.native));
+  return Tensor._wrap(N.empty_like(th(self, 'self')));
 }
 
 function randLike(self: Tensor): Tensor {
-  return Tensor._wrap(N.rand_like(self.native));
+  return Tensor._wrap(N.rand_like(th(self, 'self')));
 }
 
 function randnLike(self: Tensor): Tensor {
-  return Tensor._wrap(N.randn_like(self.native));
+  return Tensor._wrap(N.randn_like(th(self, 'self')));
 }
 
 function fullLike(self: Tensor, fillValue: number | boolean): Tensor {
-  return Tensor._wrap(N.full_like(self.native, fillValue));
+  return Tensor._wrap(N.full_like(th(self, 'self'), fillValue));
 }
 
 function bernoulli(self: Tensor, generator?: Generator | null): Tensor {
-  return Tensor._wrap(N.bernoulli(self.native, generator?.native));
+  return Tensor._wrap(N.bernoulli(th(self, 'self'), generator?.native));
 }
 
 function bernoulliP(self: Tensor, p: number, generator?: Generator | null): Tensor {
-  return Tensor._wrap(N.bernoulli_p(self.native, p, generator?.native));
+  return Tensor._wrap(N.bernoulli_p(th(self, 'self'), p, generator?.native));
 }
 
 function multinomial(self: Tensor, numSamples: number, replacement?: boolean, generator?: Generator | null): Tensor {
-  return Tensor._wrap(N.multinomial(self.native, numSamples, replacement, generator?.native));
+  return Tensor._wrap(N.multinomial(th(self, 'self'), numSamples, replacement, generator?.native));
 }
 
 function clone(self: Tensor, memoryFormat?: MemoryFormat | null): Tensor {
-  return Tensor._wrap(N.clone(self.native, memoryFormat));
+  return Tensor._wrap(N.clone(th(self, 'self'), memoryFormat));
 }
 
 function contiguous(self: Tensor, memoryFormat?: MemoryFormat): Tensor {
-  return Tensor._wrap(N.contiguous(self.native, memoryFormat));
+  return Tensor._wrap(N.contiguous(th(self, 'self'), memoryFormat));
 }
 
 function detach(self: Tensor): Tensor {
-  return Tensor._wrap(N.detach(self.native));
+  return Tensor._wrap(N.detach(th(self, 'self')));
 }
 
 function normal_(self: Tensor, mean?: number, std?: number, generator?: Generator | null): Tensor {
-  N.normal_(self.native, mean, std, generator?.native);
+  N.normal_(th(self, 'self'), mean, std, generator?.native);
   return self;
 }
 
 function uniform_(self: Tensor, from?: number, to?: number, generator?: Generator | null): Tensor {
-  N.uniform_(self.native, from, to, generator?.native);
+  N.uniform_(th(self, 'self'), from, to, generator?.native);
   return self;
 }
 
 function zero_(self: Tensor): Tensor {
-  N.zero_(self.native);
+  N.zero_(th(self, 'self'));
   return self;
 }
 
 function fill_(self: Tensor, value: number | boolean): Tensor {
-  N.fill_(self.native, value);
+  N.fill_(th(self, 'self'), value);
   return self;
 }
 
 function copy_(self: Tensor, src: Tensor): Tensor {
-  N.copy_(self.native, src.native);
+  N.copy_(th(self, 'self'), th(src, 'src'));
   return self;
 }
 
 function add_(self: Tensor, other: TensorLike, alpha?: number | boolean): Tensor {
-  N.add_(self.native, h(other), alpha);
+  N.add_(th(self, 'self'), h(other), alpha);
   return self;
 }
 
 function sub_(self: Tensor, other: TensorLike, alpha?: number | boolean): Tensor {
-  N.sub_(self.native, h(other), alpha);
+  N.sub_(th(self, 'self'), h(other), alpha);
   return self;
 }
 
 function mul_(self: Tensor, other: TensorLike): Tensor {
-  N.mul_(self.native, h(other));
+  N.mul_(th(self, 'self'), h(other));
   return self;
 }
 
 function div_(self: Tensor, other: TensorLike): Tensor {
-  N.div_(self.native, h(other));
+  N.div_(th(self, 'self'), h(other));
   return self;
 }
 
 function addcmul_(self: Tensor, tensor1: Tensor, tensor2: Tensor, value?: number | boolean): Tensor {
-  N.addcmul_(self.native, tensor1.native, tensor2.native, value);
+  N.addcmul_(th(self, 'self'), th(tensor1, 'tensor1'), th(tensor2, 'tensor2'), value);
   return self;
 }
 
 function addcdiv_(self: Tensor, tensor1: Tensor, tensor2: Tensor, value?: number | boolean): Tensor {
-  N.addcdiv_(self.native, tensor1.native, tensor2.native, value);
+  N.addcdiv_(th(self, 'self'), th(tensor1, 'tensor1'), th(tensor2, 'tensor2'), value);
   return self;
 }
 
 function lerp_(self: Tensor, end: Tensor, weight: number | boolean): Tensor {
-  N.lerp_(self.native, end.native, weight);
+  N.lerp_(th(self, 'self'), th(end, 'end'), weight);
   return self;
 }
 
 function clamp_(self: Tensor, min?: number | boolean | null, max?: number | boolean | null): Tensor {
-  N.clamp_(self.native, min, max);
+  N.clamp_(th(self, 'self'), min, max);
   return self;
 }
 
 function sqrt_(self: Tensor): Tensor {
-  N.sqrt_(self.native);
+  N.sqrt_(th(self, 'self'));
   return self;
 }
 
 function maskedFill_(self: Tensor, mask: Tensor, value: TensorLike): Tensor {
-  N.masked_fill_(self.native, mask.native, h(value));
+  N.masked_fill_(th(self, 'self'), th(mask, 'mask'), h(value));
   return self;
 }
 
 function requiresGrad_(self: Tensor, requiresGrad?: boolean): Tensor {
-  N.requires_grad_(self.native, requiresGrad);
+  N.requires_grad_(th(self, 'self'), requiresGrad);
   return self;
 }
 
 function add(self: Tensor, other: TensorLike, alpha?: number | boolean): Tensor {
-  return Tensor._wrap(N.add(self.native, h(other), alpha));
+  return Tensor._wrap(N.add(th(self, 'self'), h(other), alpha));
 }
 
 function sub(self: Tensor, other: TensorLike, alpha?: number | boolean): Tensor {
-  return Tensor._wrap(N.sub(self.native, h(other), alpha));
+  return Tensor._wrap(N.sub(th(self, 'self'), h(other), alpha));
 }
 
 function mul(self: Tensor, other: TensorLike): Tensor {
-  return Tensor._wrap(N.mul(self.native, h(other)));
+  return Tensor._wrap(N.mul(th(self, 'self'), h(other)));
 }
 
 function div(self: Tensor, other: TensorLike, roundingMode?: string | null): Tensor {
-  return Tensor._wrap(N.div(self.native, h(other), roundingMode));
+  return Tensor._wrap(N.div(th(self, 'self'), h(other), roundingMode));
 }
 
 function remainder(self: Tensor, other: TensorLike): Tensor {
-  return Tensor._wrap(N.remainder(self.native, h(other)));
+  return Tensor._wrap(N.remainder(th(self, 'self'), h(other)));
 }
 
 function pow(self: Tensor, exponent: TensorLike): Tensor {
-  return Tensor._wrap(N.pow(self.native, h(exponent)));
+  return Tensor._wrap(N.pow(th(self, 'self'), h(exponent)));
 }
 
 function maximum(self: Tensor, other: Tensor): Tensor {
-  return Tensor._wrap(N.maximum(self.native, other.native));
+  return Tensor._wrap(N.maximum(th(self, 'self'), th(other, 'other')));
 }
 
 function minimum(self: Tensor, other: Tensor): Tensor {
-  return Tensor._wrap(N.minimum(self.native, other.native));
+  return Tensor._wrap(N.minimum(th(self, 'self'), th(other, 'other')));
 }
 
 function addcmul(self: Tensor, tensor1: Tensor, tensor2: Tensor, value?: number | boolean): Tensor {
-  return Tensor._wrap(N.addcmul(self.native, tensor1.native, tensor2.native, value));
+  return Tensor._wrap(N.addcmul(th(self, 'self'), th(tensor1, 'tensor1'), th(tensor2, 'tensor2'), value));
 }
 
 function addcdiv(self: Tensor, tensor1: Tensor, tensor2: Tensor, value?: number | boolean): Tensor {
-  return Tensor._wrap(N.addcdiv(self.native, tensor1.native, tensor2.native, value));
+  return Tensor._wrap(N.addcdiv(th(self, 'self'), th(tensor1, 'tensor1'), th(tensor2, 'tensor2'), value));
 }
 
 function lerp(self: Tensor, end: Tensor, weight: number | boolean): Tensor {
-  return Tensor._wrap(N.lerp(self.native, end.native, weight));
+  return Tensor._wrap(N.lerp(th(self, 'self'), th(end, 'end'), weight));
 }
 
 function lerpTensor(self: Tensor, end: Tensor, weight: Tensor): Tensor {
-  return Tensor._wrap(N.lerp_tensor(self.native, end.native, weight.native));
+  return Tensor._wrap(N.lerp_tensor(th(self, 'self'), th(end, 'end'), th(weight, 'weight')));
 }
 
 function neg(self: Tensor): Tensor {
-  return Tensor._wrap(N.neg(self.native));
+  return Tensor._wrap(N.neg(th(self, 'self')));
 }
 
 function reciprocal(self: Tensor): Tensor {
-  return Tensor._wrap(N.reciprocal(self.native));
+  return Tensor._wrap(N.reciprocal(th(self, 'self')));
 }
 
 function exp(self: Tensor): Tensor {
-  return Tensor._wrap(N.exp(self.native));
+  return Tensor._wrap(N.exp(th(self, 'self')));
 }
 
 function log(self: Tensor): Tensor {
-  return Tensor._wrap(N.log(self.native));
+  return Tensor._wrap(N.log(th(self, 'self')));
 }
 
 function log2(self: Tensor): Tensor {
-  return Tensor._wrap(N.log2(self.native));
+  return Tensor._wrap(N.log2(th(self, 'self')));
 }
 
 function log1p(self: Tensor): Tensor {
-  return Tensor._wrap(N.log1p(self.native));
+  return Tensor._wrap(N.log1p(th(self, 'self')));
 }
 
 function expm1(self: Tensor): Tensor {
-  return Tensor._wrap(N.expm1(self.native));
+  return Tensor._wrap(N.expm1(th(self, 'self')));
 }
 
 function sqrt(self: Tensor): Tensor {
-  return Tensor._wrap(N.sqrt(self.native));
+  return Tensor._wrap(N.sqrt(th(self, 'self')));
 }
 
 function rsqrt(self: Tensor): Tensor {
-  return Tensor._wrap(N.rsqrt(self.native));
+  return Tensor._wrap(N.rsqrt(th(self, 'self')));
 }
 
 function square(self: Tensor): Tensor {
-  return Tensor._wrap(N.square(self.native));
+  return Tensor._wrap(N.square(th(self, 'self')));
 }
 
 function abs(self: Tensor): Tensor {
-  return Tensor._wrap(N.abs(self.native));
+  return Tensor._wrap(N.abs(th(self, 'self')));
 }
 
 function sign(self: Tensor): Tensor {
-  return Tensor._wrap(N.sign(self.native));
+  return Tensor._wrap(N.sign(th(self, 'self')));
 }
 
 function floor(self: Tensor): Tensor {
-  return Tensor._wrap(N.floor(self.native));
+  return Tensor._wrap(N.floor(th(self, 'self')));
 }
 
 function ceil(self: Tensor): Tensor {
-  return Tensor._wrap(N.ceil(self.native));
+  return Tensor._wrap(N.ceil(th(self, 'self')));
 }
 
 function round(self: Tensor): Tensor {
-  return Tensor._wrap(N.round(self.native));
+  return Tensor._wrap(N.round(th(self, 'self')));
 }
 
 function trunc(self: Tensor): Tensor {
-  return Tensor._wrap(N.trunc(self.native));
+  return Tensor._wrap(N.trunc(th(self, 'self')));
 }
 
 function sin(self: Tensor): Tensor {
-  return Tensor._wrap(N.sin(self.native));
+  return Tensor._wrap(N.sin(th(self, 'self')));
 }
 
 function cos(self: Tensor): Tensor {
-  return Tensor._wrap(N.cos(self.native));
+  return Tensor._wrap(N.cos(th(self, 'self')));
 }
 
 function erf(self: Tensor): Tensor {
-  return Tensor._wrap(N.erf(self.native));
+  return Tensor._wrap(N.erf(th(self, 'self')));
 }
 
 function clamp(self: Tensor, min?: number | boolean | null, max?: number | boolean | null): Tensor {
-  return Tensor._wrap(N.clamp(self.native, min, max));
+  return Tensor._wrap(N.clamp(th(self, 'self'), min, max));
 }
 
 function clampMin(self: Tensor, min: number | boolean): Tensor {
-  return Tensor._wrap(N.clamp_min(self.native, min));
+  return Tensor._wrap(N.clamp_min(th(self, 'self'), min));
 }
 
 function clampMax(self: Tensor, max: number | boolean): Tensor {
-  return Tensor._wrap(N.clamp_max(self.native, max));
+  return Tensor._wrap(N.clamp_max(th(self, 'self'), max));
 }
 
 function relu(self: Tensor): Tensor {
-  return Tensor._wrap(N.relu(self.native));
+  return Tensor._wrap(N.relu(th(self, 'self')));
 }
 
 function gelu(self: Tensor, approximate?: string): Tensor {
-  return Tensor._wrap(N.gelu(self.native, approximate));
+  return Tensor._wrap(N.gelu(th(self, 'self'), approximate));
 }
 
 function silu(self: Tensor): Tensor {
-  return Tensor._wrap(N.silu(self.native));
+  return Tensor._wrap(N.silu(th(self, 'self')));
 }
 
 function sigmoid(self: Tensor): Tensor {
-  return Tensor._wrap(N.sigmoid(self.native));
+  return Tensor._wrap(N.sigmoid(th(self, 'self')));
 }
 
 function tanh(self: Tensor): Tensor {
-  return Tensor._wrap(N.tanh(self.native));
+  return Tensor._wrap(N.tanh(th(self, 'self')));
 }
 
 function leakyRelu(self: Tensor, negativeSlope?: number | boolean): Tensor {
-  return Tensor._wrap(N.leaky_relu(self.native, negativeSlope));
+  return Tensor._wrap(N.leaky_relu(th(self, 'self'), negativeSlope));
 }
 
 function softplus(self: Tensor, beta?: number | boolean, threshold?: number | boolean): Tensor {
-  return Tensor._wrap(N.softplus(self.native, beta, threshold));
+  return Tensor._wrap(N.softplus(th(self, 'self'), beta, threshold));
 }
 
 function logSigmoid(self: Tensor): Tensor {
-  return Tensor._wrap(N.log_sigmoid(self.native));
+  return Tensor._wrap(N.log_sigmoid(th(self, 'self')));
 }
 
 function eq(self: Tensor, other: TensorLike): Tensor {
-  return Tensor._wrap(N.eq(self.native, h(other)));
+  return Tensor._wrap(N.eq(th(self, 'self'), h(other)));
 }
 
 function ne(self: Tensor, other: TensorLike): Tensor {
-  return Tensor._wrap(N.ne(self.native, h(other)));
+  return Tensor._wrap(N.ne(th(self, 'self'), h(other)));
 }
 
 function lt(self: Tensor, other: TensorLike): Tensor {
-  return Tensor._wrap(N.lt(self.native, h(other)));
+  return Tensor._wrap(N.lt(th(self, 'self'), h(other)));
 }
 
 function le(self: Tensor, other: TensorLike): Tensor {
-  return Tensor._wrap(N.le(self.native, h(other)));
+  return Tensor._wrap(N.le(th(self, 'self'), h(other)));
 }
 
 function gt(self: Tensor, other: TensorLike): Tensor {
-  return Tensor._wrap(N.gt(self.native, h(other)));
+  return Tensor._wrap(N.gt(th(self, 'self'), h(other)));
 }
 
 function ge(self: Tensor, other: TensorLike): Tensor {
-  return Tensor._wrap(N.ge(self.native, h(other)));
+  return Tensor._wrap(N.ge(th(self, 'self'), h(other)));
 }
 
 function logicalAnd(self: Tensor, other: Tensor): Tensor {
-  return Tensor._wrap(N.logical_and(self.native, other.native));
+  return Tensor._wrap(N.logical_and(th(self, 'self'), th(other, 'other')));
 }
 
 function logicalOr(self: Tensor, other: Tensor): Tensor {
-  return Tensor._wrap(N.logical_or(self.native, other.native));
+  return Tensor._wrap(N.logical_or(th(self, 'self'), th(other, 'other')));
 }
 
 function logicalNot(self: Tensor): Tensor {
-  return Tensor._wrap(N.logical_not(self.native));
+  return Tensor._wrap(N.logical_not(th(self, 'self')));
 }
 
 function isnan(self: Tensor): Tensor {
-  return Tensor._wrap(N.isnan(self.native));
+  return Tensor._wrap(N.isnan(th(self, 'self')));
 }
 
 function isfinite(self: Tensor): Tensor {
-  return Tensor._wrap(N.isfinite(self.native));
+  return Tensor._wrap(N.isfinite(th(self, 'self')));
 }
 
 function where(condition: Tensor, self: TensorLike, other: TensorLike): Tensor {
-  return Tensor._wrap(N.where(condition.native, h(self), h(other)));
+  return Tensor._wrap(N.where(th(condition, 'condition'), h(self), h(other)));
 }
 
 function maskedFill(self: Tensor, mask: Tensor, value: TensorLike): Tensor {
-  return Tensor._wrap(N.masked_fill(self.native, mask.native, h(value)));
+  return Tensor._wrap(N.masked_fill(th(self, 'self'), th(mask, 'mask'), h(value)));
 }
 
 function allclose(self: Tensor, other: Tensor, rtol?: number, atol?: number, equalNan?: boolean): boolean {
-  return N.allclose(self.native, other.native, rtol, atol, equalNan) as boolean;
+  return N.allclose(th(self, 'self'), th(other, 'other'), rtol, atol, equalNan) as boolean;
 }
 
 function equal(self: Tensor, other: Tensor): boolean {
-  return N.equal(self.native, other.native) as boolean;
+  return N.equal(th(self, 'self'), th(other, 'other')) as boolean;
 }
 
 function matmul(self: Tensor, other: Tensor): Tensor {
-  return Tensor._wrap(N.matmul(self.native, other.native));
+  return Tensor._wrap(N.matmul(th(self, 'self'), th(other, 'other')));
 }
 
 function mm(self: Tensor, mat2: Tensor): Tensor {
-  return Tensor._wrap(N.mm(self.native, mat2.native));
+  return Tensor._wrap(N.mm(th(self, 'self'), th(mat2, 'mat2')));
 }
 
 function bmm(self: Tensor, mat2: Tensor): Tensor {
-  return Tensor._wrap(N.bmm(self.native, mat2.native));
+  return Tensor._wrap(N.bmm(th(self, 'self'), th(mat2, 'mat2')));
 }
 
 function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  return Tensor._wrap(N.linear(input.native, weight.native, bias?.native));
+  return Tensor._wrap(N.linear(th(input, 'input'), th(weight, 'weight'), bias == null ? undefined : th(bias, 'bias')));
 }
 
 function einsum(equation: string, tensors: readonly Tensor[]): Tensor {
-  return Tensor._wrap(N.einsum(equation, tensors.map((t) => t.native)));
+  return Tensor._wrap(N.einsum(equation, tl(tensors, 'tensors')));
 }
 
 function baddbmm(self: Tensor, batch1: Tensor, batch2: Tensor, beta?: number | boolean, alpha?: number | boolean): Tensor {
-  return Tensor._wrap(N.baddbmm(self.native, batch1.native, batch2.native, beta, alpha));
+  return Tensor._wrap(N.baddbmm(th(self, 'self'), th(batch1, 'batch1'), th(batch2, 'batch2'), beta, alpha));
 }
 
 function addmm(self: Tensor, mat1: Tensor, mat2: Tensor, beta?: number | boolean, alpha?: number | boolean): Tensor {
-  return Tensor._wrap(N.addmm(self.native, mat1.native, mat2.native, beta, alpha));
+  return Tensor._wrap(N.addmm(th(self, 'self'), th(mat1, 'mat1'), th(mat2, 'mat2'), beta, alpha));
 }
 
 function outer(self: Tensor, vec2: Tensor): Tensor {
-  return Tensor._wrap(N.outer(self.native, vec2.native));
+  return Tensor._wrap(N.outer(th(self, 'self'), th(vec2, 'vec2')));
 }
 
 function t(self: Tensor): Tensor {
-  return Tensor._wrap(N.t(self.native));
+  return Tensor._wrap(N.t(th(self, 'self')));
 }
 
 function diag(self: Tensor, diagonal?: number): Tensor {
-  return Tensor._wrap(N.diag(self.native, diagonal));
+  return Tensor._wrap(N.diag(th(self, 'self'), diagonal));
 }
 
 function trace(self: Tensor): Tensor {
-  return Tensor._wrap(N.trace(self.native));
+  return Tensor._wrap(N.trace(th(self, 'self')));
 }
 
 function tril(self: Tensor, diagonal?: number): Tensor {
-  return Tensor._wrap(N.tril(self.native, diagonal));
+  return Tensor._wrap(N.tril(th(self, 'self'), diagonal));
 }
 
 function triu(self: Tensor, diagonal?: number): Tensor {
-  return Tensor._wrap(N.triu(self.native, diagonal));
+  return Tensor._wrap(N.triu(th(self, 'self'), diagonal));
 }
 
 function cdist(x1: Tensor, x2: Tensor, p?: number, computeMode?: number | null): Tensor {
-  return Tensor._wrap(N.cdist(x1.native, x2.native, p, computeMode));
+  return Tensor._wrap(N.cdist(th(x1, 'x1'), th(x2, 'x2'), p, computeMode));
 }
 
 function norm(self: Tensor, ord?: number | boolean, dim?: readonly number[] | null, keepdim?: boolean, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.norm(self.native, ord, dim, keepdim, dtype));
+  return Tensor._wrap(N.norm(th(self, 'self'), ord, dim, keepdim, dtype));
 }
 
 function linalgEigh(self: Tensor, uplo?: string): [Tensor, Tensor] {
-  return (N.linalg_eigh(self.native, uplo) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
+  return (N.linalg_eigh(th(self, 'self'), uplo) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
 }
 
 function linalgCholesky(self: Tensor, upper?: boolean): Tensor {
-  return Tensor._wrap(N.linalg_cholesky(self.native, upper));
+  return Tensor._wrap(N.linalg_cholesky(th(self, 'self'), upper));
 }
 
 function linalgInv(self: Tensor): Tensor {
-  return Tensor._wrap(N.linalg_inv(self.native));
+  return Tensor._wrap(N.linalg_inv(th(self, 'self')));
 }
 
 function linalgSvd(self: Tensor, fullMatrices?: boolean): [Tensor, Tensor, Tensor] {
-  return (N.linalg_svd(self.native, fullMatrices) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor, Tensor];
+  return (N.linalg_svd(th(self, 'self'), fullMatrices) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor, Tensor];
 }
 
 function conv1d(input: Tensor, weight: Tensor, bias?: Tensor | null, stride?: number | readonly number[], padding?: number | readonly number[], dilation?: number | readonly number[], groups?: number): Tensor {
-  return Tensor._wrap(N.conv1d(input.native, weight.native, bias?.native, stride, padding, dilation, groups));
+  return Tensor._wrap(N.conv1d(th(input, 'input'), th(weight, 'weight'), bias == null ? undefined : th(bias, 'bias'), stride, padding, dilation, groups));
 }
 
 function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, stride?: number | readonly number[], padding?: number | readonly number[], dilation?: number | readonly number[], groups?: number): Tensor {
-  return Tensor._wrap(N.conv2d(input.native, weight.native, bias?.native, stride, padding, dilation, groups));
+  return Tensor._wrap(N.conv2d(th(input, 'input'), th(weight, 'weight'), bias == null ? undefined : th(bias, 'bias'), stride, padding, dilation, groups));
 }
 
 function convTranspose2d(input: Tensor, weight: Tensor, bias?: Tensor | null, stride?: number | readonly number[], padding?: number | readonly number[], outputPadding?: number | readonly number[], groups?: number, dilation?: number | readonly number[]): Tensor {
-  return Tensor._wrap(N.conv_transpose2d(input.native, weight.native, bias?.native, stride, padding, outputPadding, groups, dilation));
+  return Tensor._wrap(N.conv_transpose2d(th(input, 'input'), th(weight, 'weight'), bias == null ? undefined : th(bias, 'bias'), stride, padding, outputPadding, groups, dilation));
 }
 
 function pad(self: Tensor, pad: readonly number[], mode?: string, value?: number | null): Tensor {
-  return Tensor._wrap(N.pad(self.native, pad, mode, value));
+  return Tensor._wrap(N.pad(th(self, 'self'), pad, mode, value));
 }
 
 function groupNorm(input: Tensor, numGroups: number, weight?: Tensor | null, bias?: Tensor | null, eps?: number, cudnnEnabled?: boolean): Tensor {
-  return Tensor._wrap(N.group_norm(input.native, numGroups, weight?.native, bias?.native, eps, cudnnEnabled));
+  return Tensor._wrap(N.group_norm(th(input, 'input'), numGroups, weight == null ? undefined : th(weight, 'weight'), bias == null ? undefined : th(bias, 'bias'), eps, cudnnEnabled));
 }
 
 function layerNorm(input: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps?: number, cudnnEnable?: boolean): Tensor {
-  return Tensor._wrap(N.layer_norm(input.native, normalizedShape, weight?.native, bias?.native, eps, cudnnEnable));
+  return Tensor._wrap(N.layer_norm(th(input, 'input'), normalizedShape, weight == null ? undefined : th(weight, 'weight'), bias == null ? undefined : th(bias, 'bias'), eps, cudnnEnable));
 }
 
 function batchNorm(input: Tensor, weight?: Tensor | null, bias?: Tensor | null, runningMean?: Tensor | null, runningVar?: Tensor | null, training?: boolean, momentum?: number, eps?: number, cudnnEnabled?: boolean): Tensor {
-  return Tensor._wrap(N.batch_norm(input.native, weight?.native, bias?.native, runningMean?.native, runningVar?.native, training, momentum, eps, cudnnEnabled));
+  return Tensor._wrap(N.batch_norm(th(input, 'input'), weight == null ? undefined : th(weight, 'weight'), bias == null ? undefined : th(bias, 'bias'), runningMean == null ? undefined : th(runningMean, 'runningMean'), runningVar == null ? undefined : th(runningVar, 'runningVar'), training, momentum, eps, cudnnEnabled));
 }
 
 function softmax(self: Tensor, dim: number, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.softmax(self.native, dim, dtype));
+  return Tensor._wrap(N.softmax(th(self, 'self'), dim, dtype));
 }
 
 function logSoftmax(self: Tensor, dim: number, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.log_softmax(self.native, dim, dtype));
+  return Tensor._wrap(N.log_softmax(th(self, 'self'), dim, dtype));
 }
 
 function crossEntropy(input: Tensor, target: Tensor, weight?: Tensor | null, reduction?: Reduction, ignoreIndex?: number, labelSmoothing?: number): Tensor {
-  return Tensor._wrap(N.cross_entropy(input.native, target.native, weight?.native, reduction, ignoreIndex, labelSmoothing));
+  return Tensor._wrap(N.cross_entropy(th(input, 'input'), th(target, 'target'), weight == null ? undefined : th(weight, 'weight'), reduction, ignoreIndex, labelSmoothing));
 }
 
 function nllLoss(input: Tensor, target: Tensor, weight?: Tensor | null, reduction?: Reduction, ignoreIndex?: number): Tensor {
-  return Tensor._wrap(N.nll_loss(input.native, target.native, weight?.native, reduction, ignoreIndex));
+  return Tensor._wrap(N.nll_loss(th(input, 'input'), th(target, 'target'), weight == null ? undefined : th(weight, 'weight'), reduction, ignoreIndex));
 }
 
 function mseLoss(input: Tensor, target: Tensor, reduction?: Reduction): Tensor {
-  return Tensor._wrap(N.mse_loss(input.native, target.native, reduction));
+  return Tensor._wrap(N.mse_loss(th(input, 'input'), th(target, 'target'), reduction));
 }
 
 function l1Loss(input: Tensor, target: Tensor, reduction?: Reduction): Tensor {
-  return Tensor._wrap(N.l1_loss(input.native, target.native, reduction));
+  return Tensor._wrap(N.l1_loss(th(input, 'input'), th(target, 'target'), reduction));
 }
 
 function smoothL1Loss(input: Tensor, target: Tensor, reduction?: Reduction, beta?: number): Tensor {
-  return Tensor._wrap(N.smooth_l1_loss(input.native, target.native, reduction, beta));
+  return Tensor._wrap(N.smooth_l1_loss(th(input, 'input'), th(target, 'target'), reduction, beta));
 }
 
 function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, weight?: Tensor | null, posWeight?: Tensor | null, reduction?: Reduction): Tensor {
-  return Tensor._wrap(N.binary_cross_entropy_with_logits(input.native, target.native, weight?.native, posWeight?.native, reduction));
+  return Tensor._wrap(N.binary_cross_entropy_with_logits(th(input, 'input'), th(target, 'target'), weight == null ? undefined : th(weight, 'weight'), posWeight == null ? undefined : th(posWeight, 'posWeight'), reduction));
 }
 
 function klDiv(input: Tensor, target: Tensor, reduction?: Reduction, logTarget?: boolean): Tensor {
-  return Tensor._wrap(N.kl_div(input.native, target.native, reduction, logTarget));
+  return Tensor._wrap(N.kl_div(th(input, 'input'), th(target, 'target'), reduction, logTarget));
 }
 
 function embedding(weight: Tensor, indices: Tensor, paddingIdx?: number, scaleGradByFreq?: boolean, sparse?: boolean): Tensor {
-  return Tensor._wrap(N.embedding(weight.native, indices.native, paddingIdx, scaleGradByFreq, sparse));
+  return Tensor._wrap(N.embedding(th(weight, 'weight'), th(indices, 'indices'), paddingIdx, scaleGradByFreq, sparse));
 }
 
 function dropout(input: Tensor, p: number, train: boolean): Tensor {
-  return Tensor._wrap(N.dropout(input.native, p, train));
+  return Tensor._wrap(N.dropout(th(input, 'input'), p, train));
 }
 
 function upsampleNearest2d(input: Tensor, outputSize?: readonly number[] | null, scaleFactors?: readonly number[] | null): Tensor {
-  return Tensor._wrap(N.upsample_nearest2d(input.native, outputSize, scaleFactors));
+  return Tensor._wrap(N.upsample_nearest2d(th(input, 'input'), outputSize, scaleFactors));
 }
 
 function upsampleBilinear2d(input: Tensor, outputSize?: readonly number[] | null, alignCorners?: boolean, scaleFactors?: readonly number[] | null): Tensor {
-  return Tensor._wrap(N.upsample_bilinear2d(input.native, outputSize, alignCorners, scaleFactors));
+  return Tensor._wrap(N.upsample_bilinear2d(th(input, 'input'), outputSize, alignCorners, scaleFactors));
 }
 
 function upsampleBicubic2d(input: Tensor, outputSize?: readonly number[] | null, alignCorners?: boolean, scaleFactors?: readonly number[] | null): Tensor {
-  return Tensor._wrap(N.upsample_bicubic2d(input.native, outputSize, alignCorners, scaleFactors));
+  return Tensor._wrap(N.upsample_bicubic2d(th(input, 'input'), outputSize, alignCorners, scaleFactors));
 }
 
 function avgPool2d(self: Tensor, kernelSize: number | readonly number[], stride?: number | readonly number[], padding?: number | readonly number[], ceilMode?: boolean, countIncludePad?: boolean, divisorOverride?: number | null): Tensor {
-  return Tensor._wrap(N.avg_pool2d(self.native, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride));
+  return Tensor._wrap(N.avg_pool2d(th(self, 'self'), kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride));
 }
 
 function maxPool2d(self: Tensor, kernelSize: number | readonly number[], stride?: number | readonly number[], padding?: number | readonly number[], dilation?: number | readonly number[], ceilMode?: boolean): Tensor {
-  return Tensor._wrap(N.max_pool2d(self.native, kernelSize, stride, padding, dilation, ceilMode));
+  return Tensor._wrap(N.max_pool2d(th(self, 'self'), kernelSize, stride, padding, dilation, ceilMode));
 }
 
 function adaptiveAvgPool2d(self: Tensor, outputSize: number | readonly number[]): Tensor {
-  return Tensor._wrap(N.adaptive_avg_pool2d(self.native, outputSize));
+  return Tensor._wrap(N.adaptive_avg_pool2d(th(self, 'self'), outputSize));
 }
 
 function adaptiveMaxPool2d(self: Tensor, outputSize: number | readonly number[]): [Tensor, Tensor] {
-  return (N.adaptive_max_pool2d(self.native, outputSize) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
+  return (N.adaptive_max_pool2d(th(self, 'self'), outputSize) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
 }
 
 function oneHot(self: Tensor, numClasses?: number): Tensor {
-  return Tensor._wrap(N.one_hot(self.native, numClasses));
+  return Tensor._wrap(N.one_hot(th(self, 'self'), numClasses));
 }
 
 function reshape(self: Tensor, shape: readonly number[]): Tensor {
-  return Tensor._wrap(N.reshape(self.native, shape));
+  return Tensor._wrap(N.reshape(th(self, 'self'), shape));
 }
 
 function view(self: Tensor, size: readonly number[]): Tensor {
-  return Tensor._wrap(N.view(self.native, size));
+  return Tensor._wrap(N.view(th(self, 'self'), size));
 }
 
 function permute(self: Tensor, dims: readonly number[]): Tensor {
-  return Tensor._wrap(N.permute(self.native, dims));
+  return Tensor._wrap(N.permute(th(self, 'self'), dims));
 }
 
 function transpose(self: Tensor, dim0: number, dim1: number): Tensor {
-  return Tensor._wrap(N.transpose(self.native, dim0, dim1));
+  return Tensor._wrap(N.transpose(th(self, 'self'), dim0, dim1));
 }
 
 function flatten(self: Tensor, startDim?: number, endDim?: number): Tensor {
-  return Tensor._wrap(N.flatten(self.native, startDim, endDim));
+  return Tensor._wrap(N.flatten(th(self, 'self'), startDim, endDim));
 }
 
 function unflatten(self: Tensor, dim: number, sizes: readonly number[]): Tensor {
-  return Tensor._wrap(N.unflatten(self.native, dim, sizes));
+  return Tensor._wrap(N.unflatten(th(self, 'self'), dim, sizes));
 }
 
 function squeeze(self: Tensor): Tensor {
-  return Tensor._wrap(N.squeeze(self.native));
+  return Tensor._wrap(N.squeeze(th(self, 'self')));
 }
 
 function squeezeDim(self: Tensor, dim: number): Tensor {
-  return Tensor._wrap(N.squeeze_dim(self.native, dim));
+  return Tensor._wrap(N.squeeze_dim(th(self, 'self'), dim));
 }
 
 function unsqueeze(self: Tensor, dim: number): Tensor {
-  return Tensor._wrap(N.unsqueeze(self.native, dim));
+  return Tensor._wrap(N.unsqueeze(th(self, 'self'), dim));
 }
 
 function expand(self: Tensor, size: readonly number[]): Tensor {
-  return Tensor._wrap(N.expand(self.native, size));
+  return Tensor._wrap(N.expand(th(self, 'self'), size));
 }
 
 function expandAs(self: Tensor, other: Tensor): Tensor {
-  return Tensor._wrap(N.expand_as(self.native, other.native));
+  return Tensor._wrap(N.expand_as(th(self, 'self'), th(other, 'other')));
 }
 
 function repeat(self: Tensor, repeats: readonly number[]): Tensor {
-  return Tensor._wrap(N.repeat(self.native, repeats));
+  return Tensor._wrap(N.repeat(th(self, 'self'), repeats));
 }
 
 function repeatInterleave(self: Tensor, repeats: number, dim?: number | null): Tensor {
-  return Tensor._wrap(N.repeat_interleave(self.native, repeats, dim));
+  return Tensor._wrap(N.repeat_interleave(th(self, 'self'), repeats, dim));
 }
 
 function cat(tensors: readonly Tensor[], dim?: number): Tensor {
-  return Tensor._wrap(N.cat(tensors.map((t) => t.native), dim));
+  return Tensor._wrap(N.cat(tl(tensors, 'tensors'), dim));
 }
 
 function stack(tensors: readonly Tensor[], dim?: number): Tensor {
-  return Tensor._wrap(N.stack(tensors.map((t) => t.native), dim));
+  return Tensor._wrap(N.stack(tl(tensors, 'tensors'), dim));
 }
 
 function split(self: Tensor, splitSize: number, dim?: number): Tensor[] {
-  return (N.split(self.native, splitSize, dim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as Tensor[];
+  return (N.split(th(self, 'self'), splitSize, dim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as Tensor[];
 }
 
 function splitWithSizes(self: Tensor, splitSizes: readonly number[], dim?: number): Tensor[] {
-  return (N.split_with_sizes(self.native, splitSizes, dim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as Tensor[];
+  return (N.split_with_sizes(th(self, 'self'), splitSizes, dim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as Tensor[];
 }
 
 function chunk(self: Tensor, chunks: number, dim?: number): Tensor[] {
-  return (N.chunk(self.native, chunks, dim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as Tensor[];
+  return (N.chunk(th(self, 'self'), chunks, dim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as Tensor[];
 }
 
 function unbind(self: Tensor, dim?: number): Tensor[] {
-  return (N.unbind(self.native, dim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as Tensor[];
+  return (N.unbind(th(self, 'self'), dim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as Tensor[];
 }
 
 function flip(self: Tensor, dims: readonly number[]): Tensor {
-  return Tensor._wrap(N.flip(self.native, dims));
+  return Tensor._wrap(N.flip(th(self, 'self'), dims));
 }
 
 function roll(self: Tensor, shifts: number | readonly number[], dims?: number | readonly number[]): Tensor {
-  return Tensor._wrap(N.roll(self.native, shifts, dims));
+  return Tensor._wrap(N.roll(th(self, 'self'), shifts, dims));
 }
 
 function narrow(self: Tensor, dim: number, start: number, length: number): Tensor {
-  return Tensor._wrap(N.narrow(self.native, dim, start, length));
+  return Tensor._wrap(N.narrow(th(self, 'self'), dim, start, length));
 }
 
 function select(self: Tensor, dim: number, index: number): Tensor {
-  return Tensor._wrap(N.select(self.native, dim, index));
+  return Tensor._wrap(N.select(th(self, 'self'), dim, index));
 }
 
 function movedim(self: Tensor, source: number, destination: number): Tensor {
-  return Tensor._wrap(N.movedim(self.native, source, destination));
+  return Tensor._wrap(N.movedim(th(self, 'self'), source, destination));
 }
 
 function asStrided(self: Tensor, size: readonly number[], stride: readonly number[], storageOffset?: number | null): Tensor {
-  return Tensor._wrap(N.as_strided(self.native, size, stride, storageOffset));
+  return Tensor._wrap(N.as_strided(th(self, 'self'), size, stride, storageOffset));
 }
 
 function indexSelect(self: Tensor, dim: number, index: Tensor): Tensor {
-  return Tensor._wrap(N.index_select(self.native, dim, index.native));
+  return Tensor._wrap(N.index_select(th(self, 'self'), dim, th(index, 'index')));
 }
 
 function gather(self: Tensor, dim: number, index: Tensor, sparseGrad?: boolean): Tensor {
-  return Tensor._wrap(N.gather(self.native, dim, index.native, sparseGrad));
+  return Tensor._wrap(N.gather(th(self, 'self'), dim, th(index, 'index'), sparseGrad));
 }
 
 function scatter(self: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
-  return Tensor._wrap(N.scatter(self.native, dim, index.native, src.native));
+  return Tensor._wrap(N.scatter(th(self, 'self'), dim, th(index, 'index'), th(src, 'src')));
 }
 
 function scatterValue(self: Tensor, dim: number, index: Tensor, value: number | boolean): Tensor {
-  return Tensor._wrap(N.scatter_value(self.native, dim, index.native, value));
+  return Tensor._wrap(N.scatter_value(th(self, 'self'), dim, th(index, 'index'), value));
 }
 
 function scatterAdd(self: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
-  return Tensor._wrap(N.scatter_add(self.native, dim, index.native, src.native));
+  return Tensor._wrap(N.scatter_add(th(self, 'self'), dim, th(index, 'index'), th(src, 'src')));
 }
 
 function indexAdd_(self: Tensor, dim: number, index: Tensor, source: Tensor): Tensor {
-  N.index_add_(self.native, dim, index.native, source.native);
+  N.index_add_(th(self, 'self'), dim, th(index, 'index'), th(source, 'source'));
   return self;
 }
 
 function maskedSelect(self: Tensor, mask: Tensor): Tensor {
-  return Tensor._wrap(N.masked_select(self.native, mask.native));
+  return Tensor._wrap(N.masked_select(th(self, 'self'), th(mask, 'mask')));
 }
 
 function nonzero(self: Tensor): Tensor {
-  return Tensor._wrap(N.nonzero(self.native));
+  return Tensor._wrap(N.nonzero(th(self, 'self')));
 }
 
 function sum(self: Tensor, dim?: number | readonly number[] | null, keepdim?: boolean, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.sum(self.native, dim, keepdim, dtype));
+  return Tensor._wrap(N.sum(th(self, 'self'), dim, keepdim, dtype));
 }
 
 function mean(self: Tensor, dim?: number | readonly number[] | null, keepdim?: boolean, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.mean(self.native, dim, keepdim, dtype));
+  return Tensor._wrap(N.mean(th(self, 'self'), dim, keepdim, dtype));
 }
 
 function var_(self: Tensor, dim?: number | readonly number[] | null, unbiased?: boolean, keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.var(self.native, dim, unbiased, keepdim));
+  return Tensor._wrap(N.var(th(self, 'self'), dim, unbiased, keepdim));
 }
 
 function std(self: Tensor, dim?: number | readonly number[] | null, unbiased?: boolean, keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.std(self.native, dim, unbiased, keepdim));
+  return Tensor._wrap(N.std(th(self, 'self'), dim, unbiased, keepdim));
 }
 
 function prod(self: Tensor, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.prod(self.native, dtype));
+  return Tensor._wrap(N.prod(th(self, 'self'), dtype));
 }
 
 function prodDim(self: Tensor, dim: number, keepdim?: boolean, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.prod_dim(self.native, dim, keepdim, dtype));
+  return Tensor._wrap(N.prod_dim(th(self, 'self'), dim, keepdim, dtype));
 }
 
 function max(self: Tensor): Tensor {
-  return Tensor._wrap(N.max(self.native));
+  return Tensor._wrap(N.max(th(self, 'self')));
 }
 
 function min(self: Tensor): Tensor {
-  return Tensor._wrap(N.min(self.native));
+  return Tensor._wrap(N.min(th(self, 'self')));
 }
 
 function maxDim(self: Tensor, dim: number, keepdim?: boolean): [Tensor, Tensor] {
-  return (N.max_dim(self.native, dim, keepdim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
+  return (N.max_dim(th(self, 'self'), dim, keepdim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
 }
 
 function minDim(self: Tensor, dim: number, keepdim?: boolean): [Tensor, Tensor] {
-  return (N.min_dim(self.native, dim, keepdim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
+  return (N.min_dim(th(self, 'self'), dim, keepdim) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
 }
 
 function amax(self: Tensor, dim?: number | readonly number[], keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.amax(self.native, dim, keepdim));
+  return Tensor._wrap(N.amax(th(self, 'self'), dim, keepdim));
 }
 
 function amin(self: Tensor, dim?: number | readonly number[], keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.amin(self.native, dim, keepdim));
+  return Tensor._wrap(N.amin(th(self, 'self'), dim, keepdim));
 }
 
 function argmax(self: Tensor, dim?: number | null, keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.argmax(self.native, dim, keepdim));
+  return Tensor._wrap(N.argmax(th(self, 'self'), dim, keepdim));
 }
 
 function argmin(self: Tensor, dim?: number | null, keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.argmin(self.native, dim, keepdim));
+  return Tensor._wrap(N.argmin(th(self, 'self'), dim, keepdim));
 }
 
 function logsumexp(self: Tensor, dim: number | readonly number[], keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.logsumexp(self.native, dim, keepdim));
+  return Tensor._wrap(N.logsumexp(th(self, 'self'), dim, keepdim));
 }
 
 function all(self: Tensor): Tensor {
-  return Tensor._wrap(N.all(self.native));
+  return Tensor._wrap(N.all(th(self, 'self')));
 }
 
 function any(self: Tensor): Tensor {
-  return Tensor._wrap(N.any(self.native));
+  return Tensor._wrap(N.any(th(self, 'self')));
 }
 
 function allDim(self: Tensor, dim: number, keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.all_dim(self.native, dim, keepdim));
+  return Tensor._wrap(N.all_dim(th(self, 'self'), dim, keepdim));
 }
 
 function anyDim(self: Tensor, dim: number, keepdim?: boolean): Tensor {
-  return Tensor._wrap(N.any_dim(self.native, dim, keepdim));
+  return Tensor._wrap(N.any_dim(th(self, 'self'), dim, keepdim));
 }
 
 function topk(self: Tensor, k: number, dim?: number, largest?: boolean, sorted?: boolean): [Tensor, Tensor] {
-  return (N.topk(self.native, k, dim, largest, sorted) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
+  return (N.topk(th(self, 'self'), k, dim, largest, sorted) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
 }
 
 function sort(self: Tensor, dim?: number, descending?: boolean): [Tensor, Tensor] {
-  return (N.sort(self.native, dim, descending) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
+  return (N.sort(th(self, 'self'), dim, descending) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor];
 }
 
 function argsort(self: Tensor, dim?: number, descending?: boolean): Tensor {
-  return Tensor._wrap(N.argsort(self.native, dim, descending));
+  return Tensor._wrap(N.argsort(th(self, 'self'), dim, descending));
 }
 
 function cumsum(self: Tensor, dim: number, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.cumsum(self.native, dim, dtype));
+  return Tensor._wrap(N.cumsum(th(self, 'self'), dim, dtype));
 }
 
 function cumprod(self: Tensor, dim: number, dtype?: DType | null): Tensor {
-  return Tensor._wrap(N.cumprod(self.native, dim, dtype));
+  return Tensor._wrap(N.cumprod(th(self, 'self'), dim, dtype));
 }
 
 function bincount(self: Tensor, weights?: Tensor | null, minlength?: number): Tensor {
-  return Tensor._wrap(N.bincount(self.native, weights?.native, minlength));
+  return Tensor._wrap(N.bincount(th(self, 'self'), weights == null ? undefined : th(weights, 'weights'), minlength));
 }
 
 function unique(self: Tensor, sorted?: boolean, returnInverse?: boolean, returnCounts?: boolean): [Tensor, Tensor, Tensor] {
-  return (N.unique(self.native, sorted, returnInverse, returnCounts) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor, Tensor];
+  return (N.unique(th(self, 'self'), sorted, returnInverse, returnCounts) as NativeHandle[]).map((x) => Tensor._wrap(x)) as [Tensor, Tensor, Tensor];
 }
 
 function countNonzero(self: Tensor, dim?: number | null): Tensor {
-  return Tensor._wrap(N.count_nonzero(self.native, dim));
+  return Tensor._wrap(N.count_nonzero(th(self, 'self'), dim));
 }
 
 function setData(self: Tensor, newData: Tensor): Tensor {
-  N.set_data(self.native, newData.native);
+  N.set_data(th(self, 'self'), th(newData, 'newData'));
   return self;
 }
 
 function erfinv_(self: Tensor): Tensor {
-  N.erfinv_(self.native);
+  N.erfinv_(th(self, 'self'));
   return self;
 }
 

@@ -62,6 +62,8 @@ const TYPED: Record<string, { new (b: ArrayBuffer): ArrayLike<number | bigint> }
   bool: Uint8Array,
 };
 
+const DTYPE_NAMES = new Set<string>(['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool']);
+
 export type IndexItem = number | null | '...' | ':' | string | readonly [number | null, number | null, (number | null)?] | Tensor | boolean;
 
 function parseIndex(items: readonly IndexItem[]): unknown[] {
@@ -156,8 +158,9 @@ export class Tensor {
   /** Converts dtype, device and/or memory format. Returns this tensor's data unchanged when nothing changes. */
   to(target: DType | Device | { dtype?: DType; device?: string; memoryFormat?: MemoryFormat; copy?: boolean }): Tensor {
     if (typeof target === 'string') {
-      const isDevice = target === 'cpu' || target.startsWith('cuda');
-      return Tensor._wrap(native.to(this.native, isDevice ? undefined : target, isDevice ? target : undefined));
+      if (DTYPE_NAMES.has(target)) return Tensor._wrap(native.to(this.native, target));
+      if (/^(cpu|cuda)(:\d+)?$/.test(target)) return Tensor._wrap(native.to(this.native, undefined, target));
+      throw new TypeError(`to(): unknown dtype '${target}' and not a device either (dtypes: ${[...DTYPE_NAMES].join(', ')}; devices: cpu, cuda, cuda:N)`);
     }
     return Tensor._wrap(native.to(this.native, target.dtype, target.device, target.memoryFormat, target.copy));
   }
@@ -184,7 +187,14 @@ export class Tensor {
   /** A copy of the elements as a TypedArray (row-major). bool → Uint8Array, int64 → BigInt64Array. */
   data(): Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array {
     const dt = this.dtype;
-    if (dt === 'float16' || dt === 'bfloat16') return this.to('float32').data();
+    if (dt === 'float16' || dt === 'bfloat16') {
+      const f = this.to('float32');
+      try {
+        return f.data();
+      } finally {
+        f.dispose();
+      }
+    }
     const C = TYPED[dt];
     if (!C) throw new Error(`data(): unsupported dtype ${dt}`);
     return new C(native.toBuffer(this.native)) as Float32Array;
