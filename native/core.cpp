@@ -40,6 +40,20 @@ TensorWrap::~TensorWrap() {
   }
 }
 
+// Type tag of tensor handles: a cheaper check than instanceof, and immune to prototype tricks.
+static const napi_type_tag kTensorTag = {0x7e55e7a0c0deULL, 0x1b2c3d4e5f60ULL};
+
+// V8 is told about native bytes in batches of >= 1 MiB: the call is not free, and per-tensor
+// precision doesn't change when V8 decides to collect.
+static void reportExternal(Napi::Env env, int64_t delta) {
+  static int64_t pending = 0;
+  pending += delta;
+  if (pending >= (1 << 20) || pending <= -(1 << 20)) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, pending);
+    pending = 0;
+  }
+}
+
 static int64_t ownedBytes(const at::Tensor& t) {
   if (!t.defined() || t.is_view() || !t.has_storage()) return 0;
   return static_cast<int64_t>(t.storage().nbytes());
@@ -51,7 +65,8 @@ void TensorWrap::set(Napi::Env env, at::Tensor t) {
   live_ = true;
   stats().liveTensors++;
   stats().liveBytes += bytes_;
-  if (bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);
+  if (bytes_ > 0) reportExternal(env, bytes_);
+  napi_type_tag_object(env, Value(), &kTensorTag);
 }
 
 void TensorWrap::release(Napi::Env env) {
@@ -59,7 +74,7 @@ void TensorWrap::release(Napi::Env env) {
   live_ = false;
   stats().liveTensors--;
   stats().liveBytes -= bytes_;
-  if (bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes_);
+  if (bytes_ > 0) reportExternal(env, -bytes_);
   bytes_ = 0;
   t_ = at::Tensor();
 }
@@ -77,7 +92,9 @@ Napi::Value TensorWrap::Wrap(Napi::Env env, at::Tensor t) {
 
 bool TensorWrap::IsTensor(const Napi::Value& v) {
   if (!v.IsObject()) return false;
-  return v.As<Napi::Object>().InstanceOf(ctor->Value());
+  bool ok = false;
+  napi_check_object_type_tag(v.Env(), v, &kTensorTag, &ok);
+  return ok;
 }
 
 Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
