@@ -1,5 +1,6 @@
 // The contract every quantizer implements. Latents are NCHW; tokens are raster-ordered.
 import type { Tensor } from '../torch/index.js';
+import type { Module } from '../nn/index.js';
 
 /** Codebook health for one batch (and, in `running`, since the last resetStats()). */
 export interface CodebookStats {
@@ -7,8 +8,12 @@ export interface CodebookStats {
   utilization: number;
   /** exp(entropy of code frequencies): the effective number of codes in use. */
   perplexity: number;
-  /** Codes replaced by dead-code restart during this call. */
+  /** Codes replaced by dead-code restart during this call (in runningStats: since resetStats). */
   restarted?: number;
+  /** Number of tokens the counts cover. */
+  tokens?: number;
+  /** Per-codebook stats when there are several (residual VQ with one codebook per depth). */
+  perCodebook?: CodebookStats[];
 }
 
 export interface QuantizeResult {
@@ -19,12 +24,16 @@ export interface QuantizeResult {
    * tokens (multichannel groups or residual depth).
    */
   indices: Tensor;
-  /** Scalar codebook + commitment loss (zero-valued when the codebook learns by EMA only). */
+  /**
+   * Scalar codebook + commitment loss. With an EMA codebook only the commitment term β·mse(z, sg[zq])
+   * remains (the codebook learns by EMA, not by gradient).
+   */
   loss: Tensor;
   stats: CodebookStats;
 }
 
-export interface Quantizer {
+/** Quantizers are Modules (their codebooks live in the state dict under the tokenizer's `quantize.`). */
+export interface Quantizer extends Module {
   /** Number of codes in the (shared) codebook. */
   readonly codebookSize: number;
   /** Channels of the latent the quantizer takes and returns. */
