@@ -1,0 +1,43 @@
+// tessera/losses: the VQGAN training objective — PatchGAN discriminator, GAN losses with taming's
+// disc_start gate and adaptive weight, LPIPS from user-supplied weights, and their composition.
+export { NLayerDiscriminator, tamingWeightsInit_, type NLayerDiscriminatorOptions } from './discriminator.js';
+export {
+  hingeDLoss,
+  vanillaDLoss,
+  hingeGLoss,
+  nonSaturatingGLoss,
+  discriminatorLossFn,
+  generatorLossFn,
+  adoptWeight,
+  adaptiveGanWeight,
+  type DiscLossKind,
+  type GenLossKind,
+} from './gan.js';
+export {
+  LPIPS,
+  PerceptualLoss,
+  ScalingLayer,
+  Vgg16Slices,
+  NetLinLayer,
+  LpipsWeightsError,
+  OnceNotices,
+  defaultNotices,
+  loadLpips,
+  saveLpips,
+  tryLoadLpips,
+  LPIPS_KIND,
+  LPIPS_CHANNELS,
+  VGG16_CONV_INDICES,
+  type LpipsFiles,
+  type TryLoadLpipsOptions,
+  type NoticeSink,
+} from './lpips.js';
+export {
+  VQGANLoss,
+  resolveVQGANLossConfig,
+  type VQGANLossConfig,
+  type ResolvedVQGANLossConfig,
+  type GeneratorLossLog,
+  type DiscriminatorLossLog,
+  type GeneratorLossInputs,
+} from './vqgan-loss.js';

@@ -1,0 +1,212 @@
+// The VQGAN training objective — taming-transformers' VQLPIPSWithDiscriminator as a plain class:
+//
+//   generator step:     rec = |x − x̂| (or (x − x̂)²) + perceptualWeight·LPIPS(x, x̂)
+//                       nll = mean(rec);  g = −mean D(x̂)
+//                       total = nll + d_weight·disc_factor·g + codebookWeight·mean(q_loss)
+//   discriminator step: d_loss = disc_factor·(hinge | vanilla)(D(x), D(x̂)) on detached images
+//
+// d_weight is the adaptive weight (gan.ts) at the decoder's last layer; disc_factor is discFactor
+// from `discStart` on, 0 before. Not a Module: the trainable part is `discriminator` (give its
+// parameters to the discriminator's optimizer); the perceptual network is frozen. A taming
+// checkpoint's discriminator loads with
+//   loss.discriminator.loadStateDict(io.stateDictFrom(ckpt, { prefix: 'loss.discriminator.' })).
+import * as T from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { NLayerDiscriminator } from './discriminator.js';
+import { adaptiveGanWeight, adoptWeight, discriminatorLossFn, generatorLossFn, type DiscLossKind, type GenLossKind } from './gan.js';
+import type { PerceptualLoss } from './lpips.js';
+
+export interface VQGANLossConfig {
+  /** Pixel reconstruction term: 'l1' (taming) or 'l2' (MoVQ). Default 'l1'. */
+  recLoss?: 'l1' | 'l2';
+  /** Weight of LPIPS inside rec (1.0; MoVQ 0.1). Ignored when no perceptual network is given. */
+  perceptualWeight?: number;
+  /** Weight of the quantizer loss (1.0). */
+  codebookWeight?: number;
+  /** First global step with the GAN terms on (0). taming's ImageNet configs use tens of thousands. */
+  discStart?: number;
+  /** Multiplies the adaptive weight (taming's default 1.0; its ImageNet configs use 0.8). */
+  discWeight?: number;
+  /** Scale of both GAN terms once on (1.0). */
+  discFactor?: number;
+  /** Discriminator objective: 'hinge' (default) or 'vanilla' (cross-entropy). */
+  discLoss?: DiscLossKind;
+  /**
+   * Generator objective: 'hinge' = −mean D(x̂) (default; taming uses it with either discriminator
+   * loss) or 'non-saturating' = mean softplus(−D(x̂)).
+   */
+  genLoss?: GenLossKind;
+  /** Discriminator stride-2 stages (3; MoVQ 2). */
+  discNumLayers?: number;
+  /** Discriminator base width (64). */
+  discNdf?: number;
+  /** Image channels seen by the discriminator (3). */
+  discInChannels?: number;
+  /**
+   * true (default): d_weight = adaptive weight × discWeight, as taming. false: d_weight = discWeight,
+   * a fixed GAN weight (MoVQ trains with a fixed 0.1).
+   */
+  adaptiveWeight?: boolean;
+}
+
+export type ResolvedVQGANLossConfig = Required<VQGANLossConfig>;
+
+export function resolveVQGANLossConfig(c: VQGANLossConfig = {}): ResolvedVQGANLossConfig {
+  const r: ResolvedVQGANLossConfig = {
+    recLoss: c.recLoss ?? 'l1',
+    perceptualWeight: c.perceptualWeight ?? 1.0,
+    codebookWeight: c.codebookWeight ?? 1.0,
+    discStart: c.discStart ?? 0,
+    discWeight: c.discWeight ?? 1.0,
+    discFactor: c.discFactor ?? 1.0,
+    discLoss: c.discLoss ?? 'hinge',
+    genLoss: c.genLoss ?? 'hinge',
+    discNumLayers: c.discNumLayers ?? 3,
+    discNdf: c.discNdf ?? 64,
+    discInChannels: c.discInChannels ?? 3,
+    adaptiveWeight: c.adaptiveWeight ?? true,
+  };
+  if (r.recLoss !== 'l1' && r.recLoss !== 'l2') throw new Error(`VQGANLoss: recLoss must be 'l1' or 'l2', got '${r.recLoss as string}'`);
+  for (const k of ['perceptualWeight', 'codebookWeight', 'discWeight', 'discFactor'] as const) {
+    if (!(Number.isFinite(r[k]) && r[k] >= 0)) throw new RangeError(`VQGANLoss: ${k} must be a finite number >= 0, got ${r[k]}`);
+  }
+  return r;
+}
+
+/** Values of one generator step, as numbers (taming's log keys without the split prefix). */
+export interface GeneratorLossLog {
+  total: number;
+  nll: number;
+  /** Mean pixel term alone (taming logs rec + perceptual here, which equals nll). */
+  rec: number;
+  /** Mean LPIPS distance (0 without the perceptual term). */
+  p: number;
+  q: number;
+  g: number;
+  /** 0 while disc_factor is 0 (not computed: it would cost a backward pass through LPIPS) and in no-grad evaluation. */
+  d_weight: number;
+  disc_factor: number;
+}
+
+export interface DiscriminatorLossLog {
+  d_loss: number;
+  logits_real: number;
+  logits_fake: number;
+  disc_factor: number;
+}
+
+export interface GeneratorLossInputs {
+  /** Real images [N, C, H, W] in [-1, 1]. */
+  inputs: Tensor;
+  /** Reconstructions, same shape, with autograd history back to the decoder. */
+  recon: Tensor;
+  /** The quantizer loss (averaged here). */
+  qloss: Tensor;
+  globalStep: number;
+  /** The decoder's last-layer weight (`decoder.conv_out.weight`); needed for the adaptive weight. */
+  lastLayer?: Tensor;
+}
+
+export class VQGANLoss {
+  readonly config: ResolvedVQGANLossConfig;
+  readonly discriminator: NLayerDiscriminator;
+  /** The frozen LPIPS, or null: then the perceptual term is left out (see tryLoadLpips). */
+  readonly perceptual: PerceptualLoss | null;
+  readonly #dLoss: (real: Tensor, fake: Tensor) => Tensor;
+  readonly #gLoss: (fake: Tensor) => Tensor;
+
+  constructor(config: VQGANLossConfig = {}, opts: { perceptual?: PerceptualLoss | null; discriminator?: NLayerDiscriminator } = {}) {
+    this.config = resolveVQGANLossConfig(config);
+    const c = this.config;
+    // Validate the loss kinds before allocating the discriminator.
+    this.#dLoss = discriminatorLossFn(c.discLoss);
+    this.#gLoss = generatorLossFn(c.genLoss);
+    this.perceptual = opts.perceptual ?? null;
+    this.discriminator = opts.discriminator ?? new NLayerDiscriminator({ inputChannels: c.discInChannels, ndf: c.discNdf, nLayers: c.discNumLayers });
+  }
+
+  /** Whether LPIPS contributes to rec. */
+  get perceptualActive(): boolean {
+    return this.perceptual !== null && this.config.perceptualWeight > 0;
+  }
+
+  /** disc_factor at a step: discFactor from discStart on, 0 before. */
+  discFactorAt(globalStep: number): number {
+    return adoptWeight(this.config.discFactor, globalStep, this.config.discStart);
+  }
+
+  /**
+   * The autoencoder's loss (taming's optimizer_idx 0). Backpropagate `loss`; it also reaches the
+   * discriminator's parameters through D(x̂), so clear their gradients before the discriminator step
+   * (or step only the autoencoder's optimizer with them), as Lightning does upstream.
+   */
+  generatorLoss({ inputs, recon, qloss, globalStep, lastLayer }: GeneratorLossInputs): { loss: Tensor; log: GeneratorLossLog } {
+    const c = this.config;
+    const diff = inputs.sub(recon);
+    const pixel = c.recLoss === 'l1' ? diff.abs() : diff.square();
+    let rec = pixel;
+    let p: Tensor | null = null;
+    if (this.perceptualActive) {
+      p = this.perceptual!.forward(inputs, recon); // [N, 1, 1, 1], broadcast over the pixels
+      rec = pixel.add(p.mul(c.perceptualWeight));
+    }
+    const nll = rec.mean();
+    const q = qloss.mean();
+    const discFactor = this.discFactorAt(globalStep);
+
+    let g: Tensor;
+    let dWeight: Tensor | number = 0;
+    let total: Tensor;
+    if (discFactor > 0) {
+      g = this.#gLoss(this.discriminator.forward(recon));
+      if (!c.adaptiveWeight) dWeight = c.discWeight;
+      else if (T.isGradEnabled() && nll.requiresGrad && g.requiresGrad) {
+        if (!lastLayer) throw new Error('VQGANLoss.generatorLoss: lastLayer (the decoder\'s conv_out.weight) is needed for the adaptive GAN weight');
+        dWeight = adaptiveGanWeight(nll, g, lastLayer, c.discWeight);
+      }
+      // Without gradients (validation) taming's weight falls back to 0, and so does this one.
+      const gan = typeof dWeight === 'number' ? g.mul(dWeight * discFactor) : dWeight.mul(discFactor).mul(g);
+      total = nll.add(gan).add(q.mul(c.codebookWeight));
+    } else {
+      // The GAN term is off: g is only logged, so no graph is kept for it.
+      g = T.noGrad(() => this.#gLoss(this.discriminator.forward(recon)));
+      total = nll.add(q.mul(c.codebookWeight));
+    }
+
+    const log: GeneratorLossLog = {
+      total: total.item(),
+      nll: nll.item(),
+      rec: T.noGrad(() => pixel.mean().item()),
+      p: p ? T.noGrad(() => p.mean().item()) : 0,
+      q: q.item(),
+      g: g.item(),
+      d_weight: typeof dWeight === 'number' ? dWeight : dWeight.item(),
+      disc_factor: discFactor,
+    };
+    return { loss: total, log };
+  }
+
+  /**
+   * The discriminator's loss (taming's optimizer_idx 1) on detached images; backpropagate it into
+   * `discriminator.parameters()`. It is 0 (with zero gradients) before discStart, as upstream.
+   */
+  discriminatorLoss({ inputs, recon, globalStep }: { inputs: Tensor; recon: Tensor; globalStep: number }): { loss: Tensor; log: DiscriminatorLossLog } {
+    const logitsReal = this.discriminator.forward(inputs.detach());
+    const logitsFake = this.discriminator.forward(recon.detach());
+    const discFactor = this.discFactorAt(globalStep);
+    const loss = this.#dLoss(logitsReal, logitsFake).mul(discFactor);
+    const log: DiscriminatorLossLog = T.noGrad(() => ({
+      d_loss: loss.item(),
+      logits_real: logitsReal.mean().item(),
+      logits_fake: logitsFake.mean().item(),
+      disc_factor: discFactor,
+    }));
+    return { loss, log };
+  }
+
+  /** Frees the discriminator and the perceptual network. */
+  dispose(): void {
+    this.discriminator.dispose();
+    this.perceptual?.dispose();
+  }
+}
