@@ -17,7 +17,7 @@ export interface Trainable {
   extraState(): unknown;
   loadExtraState(extra: unknown): void;
   /** Periodic artefacts (reconstruction/sample grids) and the usable model file. */
-  writeArtifacts?(dir: string, step: number): void;
+  writeArtifacts?(dir: string, step: number): void | Promise<void>;
   /** Writes the final model file for use (e.g. EMA weights); called at every checkpoint. */
   writeModel?(dir: string): void;
 }
@@ -84,7 +84,7 @@ export async function runTraining(t: Trainable, opts: RunOptions): Promise<numbe
       jsonl.write({ step, time: Date.now(), ...metrics });
       progress.update(step, metrics);
       if (step % imageEvery === 0 || step === opts.steps) {
-        t.writeArtifacts?.(opts.outDir, step);
+        await t.writeArtifacts?.(opts.outDir, step);
         writeLossPlot(opts.outDir, logPath, opts.plot);
       }
       if (step % checkpointEvery === 0 || step === opts.steps) save();

@@ -1,0 +1,232 @@
+// Training an image tokenizer (VQ-VAE, VQGAN, MoVQ) on a dataset spec: reconstruction + codebook
+// loss, and for VQGAN/MoVQ the PatchGAN term from `discStart`. Plugs into runTraining().
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as T from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Adam, EMA, LambdaLR } from '../optim/index.js';
+import { DataLoader, imagesToGrid, writePng, type Dataset, type DataLoaderState } from '../data/index.js';
+import { createTokenizer, saveTokenizer, type Tokenizer, type TokenizerKind } from '../tokenizers/index.js';
+import type { QuantizerSpec } from '../tokenizers/base.js';
+import { VQGANLoss, tryLoadLpips, type VQGANLossConfig, type LpipsFiles } from '../losses/index.js';
+import { psnr, ssim } from '../metrics/image.js';
+import type { CheckpointParts } from './checkpoint.js';
+import type { Trainable } from './run.js';
+
+/** Everything a tokenizer run is defined by; saved in the checkpoint and the model file. */
+export interface TokenizerTrainConfig {
+  arch: TokenizerKind;
+  /** Model config (the tokenizer's own typed config); defaults from defaultTokenizerConfig. */
+  model: object;
+  batchSize: number;
+  lr: number;
+  /** Linear LR warmup steps. */
+  warmup: number;
+  /** EMA of the weights for the saved model; null = save the raw weights. */
+  emaDecay: number | null;
+  /** Pixel loss: 'l1' (taming) or 'l2' (VQ-VAE, MoVQ). */
+  recLoss: 'l1' | 'l2';
+  /** GAN settings for VQGAN/MoVQ (null: no discriminator, e.g. VQ-VAE or a fast run). */
+  gan: VQGANLossConfig | null;
+  seed: number;
+}
+
+export interface TokenizerDefaults {
+  size: number;
+  codebookSize: number;
+  /** Tokens per image side for one-token-per-position models (size / f). */
+  downsample: number;
+  /** MoVQ: channel groups per position (multichannel quantization); 1 = SBER's plain MoVQ. */
+  groups: number;
+  /** Base width. */
+  ch: number;
+}
+
+function quantizerSpec(d: TokenizerDefaults, groups: number): QuantizerSpec {
+  // k-means init and dead-code restart keep large codebooks in use (REFERENCE §5).
+  const common = {
+    codebookSize: d.codebookSize,
+    beta: 0.25,
+    kmeansInit: { iters: 10, batches: 1 },
+    deadCodeRestart: { threshold: 0.01 },
+  };
+  return (groups > 1 ? { type: 'multichannel', groups, ...common } : { type: 'vq', ...common }) as QuantizerSpec;
+}
+
+/** A small model of each kind for `size`-pixel images, sized for a 2-core CPU. */
+export function defaultTokenizerConfig(arch: TokenizerKind, d: TokenizerDefaults): object {
+  const levels = Math.log2(d.downsample);
+  if (!Number.isInteger(levels) || levels < 1) throw new Error(`downsample must be a power of two ≥ 2, got ${d.downsample}`);
+  if (d.size % d.downsample !== 0) throw new Error(`size ${d.size} is not a multiple of the downsampling factor ${d.downsample}`);
+  if (arch === 'vqvae') {
+    return { ch: d.ch, numDownsamples: levels, numResBlocks: 2, resCh: Math.max(16, d.ch / 4), embedDim: 32, quantizer: quantizerSpec(d, 1) };
+  }
+  const chMult = [1, ...Array.from({ length: levels }, (_, i) => Math.min(2 ** (i + 1), 4))];
+  const ddconfig = {
+    ch: d.ch,
+    chMult,
+    numResBlocks: 1,
+    attnResolutions: [d.size / d.downsample],
+    resolution: d.size,
+    zChannels: 64,
+  };
+  if (arch === 'vqgan') return { ddconfig, embedDim: 32, quantizer: quantizerSpec(d, 1) };
+  // MoVQ: the latent's channels are split into `groups` groups on one shared codebook.
+  return { ddconfig, embedDim: 32, quantizer: quantizerSpec(d, d.groups) };
+}
+
+export interface TokenizerTrainerOptions {
+  config: TokenizerTrainConfig;
+  train: Dataset;
+  val: Dataset;
+  lpips?: LpipsFiles;
+}
+
+export class TokenizerTrainer implements Trainable {
+  readonly config: TokenizerTrainConfig;
+  readonly model: Tokenizer;
+  readonly loss: VQGANLoss | null;
+  readonly opt: Adam;
+  readonly optD: Adam | null;
+  readonly sched: LambdaLR;
+  readonly ema: EMA | null;
+  readonly loader: DataLoader;
+  readonly val: Dataset;
+  /** Fixed validation images for the reconstruction grids. */
+  readonly #gridImages: Tensor;
+
+  constructor(o: TokenizerTrainerOptions) {
+    const c = o.config;
+    this.config = c;
+    T.manualSeed(c.seed);
+    this.model = createTokenizer(c.arch, c.model as never) as Tokenizer;
+    this.model.to('channels_last');
+    this.opt = new Adam(this.model.parameters().filter((p) => p.requiresGrad), { lr: c.lr, betas: [0.5, 0.9] });
+    this.sched = new LambdaLR(this.opt, (step) => Math.min(1, (step + 1) / Math.max(1, c.warmup)));
+    if (c.gan) {
+      // Without weight files this notices once and trains without the perceptual term.
+      const perceptual = tryLoadLpips({ ...(o.lpips ?? {}) });
+      this.loss = new VQGANLoss({ ...c.gan, recLoss: c.recLoss }, { perceptual });
+      this.loss.discriminator.to('channels_last');
+      this.optD = new Adam(this.loss.discriminator.parameters(), { lr: c.lr, betas: [0.5, 0.9] });
+    } else {
+      this.loss = null;
+      this.optD = null;
+    }
+    this.ema = c.emaDecay === null ? null : new EMA(this.model.parameters(), { decay: c.emaDecay });
+    this.loader = new DataLoader(o.train, { batchSize: c.batchSize, dropLast: true, seed: c.seed });
+    this.val = o.val;
+    const n = Math.min(8, o.val.size);
+    this.#gridImages = o.val.batch(Array.from({ length: n }, (_, i) => i)).images.keep();
+  }
+
+  trainStep(step: number): Record<string, number> {
+    const { images } = this.loader.next();
+    const x = images.to({ memoryFormat: 'channels_last' });
+    const out = this.model.forward(x);
+    const metrics: Record<string, number> = {};
+    this.opt.zeroGrad();
+    if (this.loss) {
+      const g = this.loss.generatorLoss({ inputs: x, recon: out.recon, qloss: out.quant.loss, globalStep: step, lastLayer: this.model.lastLayerWeight() });
+      g.loss.backward();
+      this.opt.step();
+      Object.assign(metrics, { loss: g.log.total, rec: g.log.rec, q: g.log.q });
+      if (g.log.disc_factor > 0) {
+        this.optD!.zeroGrad(); // the generator's backward also reached D's parameters
+        const d = this.loss.discriminatorLoss({ inputs: x, recon: out.recon.detach(), globalStep: step });
+        d.loss.backward();
+        this.optD!.step();
+        Object.assign(metrics, { g: g.log.g, d: d.log.d_loss });
+      }
+    } else {
+      const rec = this.config.recLoss === 'l1' ? T.l1Loss(out.recon, x) : T.mseLoss(out.recon, x);
+      const loss = rec.add(out.quant.loss);
+      loss.backward();
+      this.opt.step();
+      Object.assign(metrics, { loss: loss.item(), rec: rec.item(), q: out.quant.loss.item() });
+    }
+    this.sched.step();
+    this.ema?.update(this.model.parameters());
+    metrics.use = out.quant.stats.utilization;
+    metrics.lr = this.opt.paramGroups[0]!.lr;
+    return metrics;
+  }
+
+  checkpointParts(): CheckpointParts {
+    const parts: CheckpointParts = { modules: { model: this.model }, optimizers: { model: this.opt }, schedulers: { lr: this.sched } };
+    if (this.loss) {
+      parts.modules.disc = this.loss.discriminator;
+      parts.optimizers!.disc = this.optD!;
+    }
+    if (this.ema) parts.emas = { model: this.ema };
+    return parts;
+  }
+
+  extraState(): unknown {
+    return { loader: this.loader.state(), config: this.config };
+  }
+
+  loadExtraState(extra: unknown): void {
+    const e = extra as { loader: DataLoaderState; config: TokenizerTrainConfig };
+    if (JSON.stringify(e.config) !== JSON.stringify(this.config)) {
+      throw new Error('--resume: the checkpoint was trained with a different configuration; resume with the same options');
+    }
+    this.loader.setState(e.loader);
+  }
+
+  /** Runs fn with the EMA weights swapped in (if any). */
+  withEma<R>(fn: () => R): R {
+    if (!this.ema) return fn();
+    this.ema.store(this.model.parameters());
+    this.ema.copyTo(this.model.parameters());
+    try {
+      return fn();
+    } finally {
+      this.ema.restore(this.model.parameters());
+    }
+  }
+
+  /** Top row: validation images; bottom row: reconstructions (EMA weights). */
+  async writeArtifacts(dir: string, step: number): Promise<void> {
+    const grid = this.withEma(() =>
+      T.tidy(() =>
+        T.noGrad(() => {
+          this.model.eval();
+          try {
+            const recon = this.model.forward(this.#gridImages.to({ memoryFormat: 'channels_last' })).recon.clamp(-1, 1).contiguous();
+            return imagesToGrid(T.cat([this.#gridImages, recon]), { nrow: this.#gridImages.size(0) }).keep();
+          } finally {
+            this.model.train();
+          }
+        }),
+      ),
+    );
+    mkdirSync(join(dir, 'samples'), { recursive: true });
+    await writePng(join(dir, 'samples', `recon-${String(step).padStart(6, '0')}.png`), grid);
+    await writePng(join(dir, 'recon-latest.png'), grid);
+    grid.dispose();
+  }
+
+  writeModel(dir: string): void {
+    this.withEma(() => saveTokenizer(join(dir, 'model.safetensors'), this.model));
+  }
+
+  /** PSNR/SSIM of the (EMA) model on up to `n` validation images. */
+  quickEval(n = 64): { psnr: number; ssim: number } {
+    return this.withEma(() =>
+      T.tidy(() =>
+        T.noGrad(() => {
+          this.model.eval();
+          try {
+            const idx = Array.from({ length: Math.min(n, this.val.size) }, (_, i) => i);
+            const x = this.val.batch(idx).images;
+            const r = this.model.forward(x).recon.clamp(-1, 1);
+            return { psnr: psnr(x, r), ssim: ssim(x, r) };
+          } finally {
+            this.model.train();
+          }
+        }),
+      ),
+    );
+  }
+}
