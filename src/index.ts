@@ -5,3 +5,8 @@ export * from './torch/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * as io from './io/index.js';
+export * as data from './data/index.js';
+export * as quantize from './quantize/index.js';
+export * as tokenizers from './tokenizers/index.js';
+export * as losses from './losses/index.js';
+export * as metrics from './metrics/image.js';

@@ -1,7 +1,7 @@
 // The contract every image tokenizer implements. Images are NCHW float32 in [-1, 1].
 import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
-import type { QuantizeResult } from '../quantize/types.js';
+import type { QuantizeResult, Quantizer } from '../quantize/types.js';
 
 export type TokenizerKind = 'vqvae' | 'vqgan' | 'movq';
 
@@ -18,6 +18,8 @@ export interface Tokenizer extends Module {
   readonly downsample: number;
   readonly codebookSize: number;
   readonly tokensPerPosition: number;
+  /** The quantizer (state-dict prefix `quantize.`): codebook stats, lookups for priors. */
+  readonly quantize: Quantizer;
   /** images → int64 indices [B, h, w] or [B, h, w, K]. */
   encode(images: Tensor): Tensor;
   /** indices → images [B, 3, H, W] in [-1, 1] (not clamped). */

@@ -1,0 +1,69 @@
+// Building tokenizers by kind, and saving/loading them as Tessera model files.
+import { tidy } from '../torch/index.js';
+import { StateDictError } from '../nn/index.js';
+import { saveModelFile, loadModelFile } from '../io/index.js';
+import type { Tokenizer, TokenizerKind } from './types.js';
+import { VQGAN, type VQGANConfigInput } from './vqgan.js';
+import { MoVQ, type MoVQConfigInput } from './movq.js';
+import { VQVAE, type VQVAEConfigInput } from './vqvae.js';
+
+/** Config type per tokenizer kind, and the class each kind builds. */
+export interface TokenizerConfigs {
+  vqvae: VQVAEConfigInput;
+  vqgan: VQGANConfigInput;
+  movq: MoVQConfigInput;
+}
+export interface TokenizerClasses {
+  vqvae: VQVAE;
+  vqgan: VQGAN;
+  movq: MoVQ;
+}
+
+export const TOKENIZER_KINDS: readonly TokenizerKind[] = ['vqvae', 'vqgan', 'movq'];
+
+/** Builds a freshly initialised tokenizer of `kind` from its config. */
+export function createTokenizer<K extends TokenizerKind>(kind: K, config: TokenizerConfigs[K]): TokenizerClasses[K] {
+  switch (kind) {
+    case 'vqvae':
+      return new VQVAE(config as VQVAEConfigInput) as TokenizerClasses[K];
+    case 'vqgan':
+      return new VQGAN(config as VQGANConfigInput) as TokenizerClasses[K];
+    case 'movq':
+      return new MoVQ(config as MoVQConfigInput) as TokenizerClasses[K];
+    default:
+      throw new Error(`createTokenizer: unknown kind '${String(kind)}' (${TOKENIZER_KINDS.join(', ')})`);
+  }
+}
+
+/** Writes `model` as a Tessera model file: its weights, kind and config (JSON in __metadata__). */
+export function saveTokenizer(path: string, model: Tokenizer, extra?: Record<string, string>): void {
+  tidy(() => saveModelFile(path, { kind: model.kind, config: model.config, stateDict: model.stateDict(), extra }));
+}
+
+/**
+ * Rebuilds a tokenizer from a Tessera model file. The weights must match the config exactly
+ * (strict loading: one error lists every missing / unexpected key and shape mismatch).
+ * `opts.kind` makes a file holding another kind an error.
+ */
+export function loadTokenizer<K extends TokenizerKind = TokenizerKind>(path: string, opts: { kind?: K } = {}): TokenizerClasses[K] {
+  return tidy(() => {
+    const file = loadModelFile<TokenizerConfigs[K]>(path, { kind: opts.kind });
+    if (!TOKENIZER_KINDS.includes(file.kind as TokenizerKind)) {
+      throw new Error(`loadTokenizer: ${path} holds a '${file.kind}' model, not a tokenizer (${TOKENIZER_KINDS.join(', ')})`);
+    }
+    let model: TokenizerClasses[K];
+    try {
+      model = createTokenizer(file.kind as K, file.config);
+    } catch (e) {
+      throw new Error(`loadTokenizer: ${path}: bad config: ${(e as Error).message}`);
+    }
+    try {
+      model.loadStateDict(file.stateDict);
+    } catch (e) {
+      model.dispose();
+      if (e instanceof StateDictError) throw new StateDictError(e.result, `${model.constructor.name} from ${path}`);
+      throw e;
+    }
+    return model;
+  });
+}

@@ -1,0 +1,206 @@
+// Importing official PyTorch checkpoints:
+//   taming-transformers VQModel — Lightning .ckpt (weights under `state_dict`, which also carries the
+//     training loss's discriminator/LPIPS weights under `loss.`) + the YAML config it shipped with;
+//   SBER MoVQGAN — a raw state dict (possibly with LitEma shadows `ema_<module>.<name without dots>`
+//     and `loss.` weights) + a YAML config in the same layout.
+// Upstream loads with strict=False, which silently ignores a wrong config. Here the known extras are
+// dropped by name and everything else must match: one error lists every missing / unexpected key
+// and every shape mismatch (with both shapes).
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { Tensor, tidy, noGrad } from '../torch/index.js';
+import { StateDictError } from '../nn/index.js';
+import { loadTorchCheckpoint, stateDictFrom } from '../io/index.js';
+import { parseYaml, type YamlValue } from './yaml.js';
+import type { DDConfigInput } from './blocks.js';
+import { VQGAN, type VQGANConfigInput } from './vqgan.js';
+import { MoVQ, type MoVQConfigInput } from './movq.js';
+import { saveTokenizer } from './factory.js';
+
+/** Source format: 'taming' (alias 'vqgan') or SBER's 'movq'. */
+export type ImportKind = 'taming' | 'vqgan' | 'movq';
+
+export interface ImportOptions {
+  /** MoVQ only: load the LitEma shadow weights (`ema_*`) instead of the live ones. */
+  useEma?: boolean;
+}
+
+export interface ImportResult<M> {
+  model: M;
+  /** Checkpoint keys dropped on purpose (training loss, EMA shadows), in checkpoint order. */
+  dropped: string[];
+}
+
+type Obj = { [k: string]: YamlValue };
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+// taming's ddconfig names → Tessera's. Keys outside this table are rejected: they change the architecture.
+const DDCONFIG_NAMES: Record<string, keyof DDConfigInput> = {
+  ch: 'ch',
+  ch_mult: 'chMult',
+  num_res_blocks: 'numResBlocks',
+  attn_resolutions: 'attnResolutions',
+  resolution: 'resolution',
+  z_channels: 'zChannels',
+  in_channels: 'inChannels',
+  out_ch: 'outCh',
+  dropout: 'dropout',
+  double_z: 'doubleZ',
+  resamp_with_conv: 'resampWithConv',
+};
+
+/** Model classes each source format may name in `model.target`. */
+const TARGETS: Record<'taming' | 'movq', string[]> = {
+  taming: ['taming.models.vqgan.VQModel', 'taming.models.vqgan.VQNoDiscModel'],
+  movq: ['movqgan.models.vqgan.MOVQ'],
+};
+
+/**
+ * Maps a taming/MoVQGAN YAML document to a Tessera config: `model.params.ddconfig`, `n_embed`,
+ * `embed_dim`. The quantizer is taming's VectorQuantizer2 with its defaults (β 0.25, legacy β placement).
+ */
+export function configFromYaml(doc: YamlValue, format: 'taming' | 'movq', source = 'config'): VQGANConfigInput & MoVQConfigInput {
+  const fail = (msg: string): never => {
+    throw new Error(`${source}: ${msg}`);
+  };
+  if (!isObj(doc)) return fail('expected a YAML mapping with model.params');
+  let params: Obj;
+  if (isObj(doc.model)) {
+    const target = doc.model.target;
+    if (target !== undefined && target !== null && !TARGETS[format].includes(String(target))) {
+      fail(`model.target '${String(target)}' is not supported by this importer (expected ${TARGETS[format].join(' or ')})`);
+    }
+    if (!isObj(doc.model.params)) return fail('model.params is missing');
+    params = doc.model.params;
+  } else if (isObj(doc.params)) params = doc.params;
+  else if (isObj(doc.ddconfig)) params = doc;
+  else return fail('no model.params (with ddconfig, n_embed, embed_dim) found');
+
+  const int = (v: YamlValue | undefined, what: string): number =>
+    typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : fail(`${what} must be a positive integer, got ${JSON.stringify(v ?? null)}`);
+  if (!isObj(params.ddconfig)) return fail('model.params.ddconfig is missing');
+  const nEmbed = int(params.n_embed, 'model.params.n_embed');
+  const embedDim = int(params.embed_dim, 'model.params.embed_dim');
+  if (params.remap !== undefined && params.remap !== null) fail('model.params.remap (index remapping) is not supported');
+
+  const dd = params.ddconfig;
+  const ddconfig: Record<string, unknown> = {};
+  let addConv = false;
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(dd)) {
+    if (Object.hasOwn(DDCONFIG_NAMES, k)) ddconfig[DDCONFIG_NAMES[k]!] = v;
+    else if (k === 'give_pre_end') {
+      if (v) fail('ddconfig.give_pre_end: true (decoder without its output layers) is not supported');
+    } else if (k === 'add_conv' && format === 'movq') addConv = v === true;
+    else unknown.push(k);
+  }
+  if (unknown.length) fail(`unknown ddconfig key(s) ${unknown.join(', ')} (known: ${Object.keys(DDCONFIG_NAMES).join(', ')}${format === 'movq' ? ', add_conv' : ''}, give_pre_end)`);
+  const config: VQGANConfigInput & MoVQConfigInput = {
+    ddconfig: ddconfig as unknown as DDConfigInput,
+    embedDim,
+    quantizer: { type: 'vq', codebookSize: nEmbed, beta: 0.25, legacy: true },
+  };
+  if (format === 'movq') config.addConv = addConv;
+  return config;
+}
+
+function readYaml(path: string): YamlValue {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read config ${path}: ${(e as Error).message}`);
+  }
+  return parseYaml(text, path);
+}
+
+/** LitEma's buffer name for a model parameter: `encoder.conv_in.weight` → `ema_encoder.conv_inweight`. */
+const emaKey = (key: string): string => {
+  const dot = key.indexOf('.');
+  return `ema_${key.slice(0, dot)}.${key.slice(dot + 1).replaceAll('.', '')}`;
+};
+const EMA_PREFIXES = ['ema_encoder.', 'ema_decoder.', 'ema_quantize.', 'ema_quant_conv.', 'ema_post_quant_conv.', 'model_ema.'];
+
+/**
+ * Builds the model from the YAML config and loads the checkpoint into it strictly (after dropping
+ * `loss.*`, and for MoVQ the EMA shadows). Returns the model and the dropped keys.
+ */
+export function importTokenizer(kind: 'taming' | 'vqgan', checkpoint: string, configPath: string, opts?: ImportOptions): ImportResult<VQGAN>;
+export function importTokenizer(kind: 'movq', checkpoint: string, configPath: string, opts?: ImportOptions): ImportResult<MoVQ>;
+export function importTokenizer(kind: ImportKind, checkpoint: string, configPath: string, opts?: ImportOptions): ImportResult<VQGAN | MoVQ>;
+export function importTokenizer(kind: ImportKind, checkpoint: string, configPath: string, opts: ImportOptions = {}): ImportResult<VQGAN | MoVQ> {
+  const format = kind === 'movq' ? 'movq' : kind === 'taming' || kind === 'vqgan' ? 'taming' : null;
+  if (!format) throw new Error(`importTokenizer: unknown checkpoint kind '${String(kind)}' (taming, movq)`);
+  if (opts.useEma && format !== 'movq') throw new Error('importTokenizer: useEma applies to MoVQ checkpoints only');
+  const config = configFromYaml(readYaml(configPath), format, configPath);
+  let model: VQGAN | MoVQ;
+  try {
+    model = format === 'movq' ? new MoVQ(config) : new VQGAN(config);
+  } catch (e) {
+    throw new Error(`${configPath}: ${(e as Error).message}`);
+  }
+  const label = `${model.constructor.name} from ${checkpoint}`;
+  try {
+    const dropped = tidy(() => {
+      const sd = stateDictFrom(loadTorchCheckpoint(checkpoint));
+      const keep = new Map<string, Tensor>();
+      const ema = new Map<string, Tensor>();
+      const dropped: string[] = [];
+      for (const [k, t] of Object.entries(sd)) {
+        if (k.startsWith('loss.')) dropped.push(k);
+        else if (format === 'movq' && EMA_PREFIXES.some((p) => k.startsWith(p))) {
+          dropped.push(k);
+          ema.set(k, t);
+        } else keep.set(k, t);
+      }
+      model.loadStateDict(keep);
+      if (opts.useEma) loadEma(model, ema, label);
+      return dropped;
+    });
+    return { model, dropped };
+  } catch (e) {
+    model.dispose();
+    if (e instanceof StateDictError) throw new StateDictError(e.result, label);
+    throw e;
+  }
+}
+
+/** Overwrites every parameter with its LitEma shadow; all shadows must be present with the right shapes. */
+function loadEma(model: VQGAN | MoVQ, ema: Map<string, Tensor>, label: string): void {
+  const missing: string[] = [];
+  const mismatched: { key: string; expected: number[]; got: number[] }[] = [];
+  const pairs: [Tensor, Tensor][] = [];
+  for (const [key, p] of model.namedParameters()) {
+    const src = ema.get(emaKey(key));
+    if (!src) missing.push(emaKey(key));
+    else if (src.shape.join() !== p.shape.join()) mismatched.push({ key: emaKey(key), expected: p.shape, got: src.shape });
+    else pairs.push([p, src]);
+  }
+  if (missing.length || mismatched.length) throw new StateDictError({ missing, unexpected: [], mismatched }, `${label} (EMA weights)`);
+  noGrad(() => {
+    for (const [p, src] of pairs) p.copy_(src);
+  });
+}
+
+/** taming-transformers VQModel: Lightning checkpoint + its YAML config → VQGAN. */
+export function importTaming(ckptPath: string, yamlConfigPath: string): VQGAN {
+  return importTokenizer('taming', ckptPath, yamlConfigPath).model;
+}
+
+/** SBER MoVQGAN: raw state dict + YAML config → MoVQ (live weights unless opts.useEma). */
+export function importMovq(ckptPath: string, yamlConfigPath: string, opts: ImportOptions = {}): MoVQ {
+  return importTokenizer('movq', ckptPath, yamlConfigPath, opts).model;
+}
+
+/** Imports a checkpoint and writes it as a Tessera model file at `out`. Returns the model. */
+export function importCheckpoint(args: { kind: ImportKind; checkpoint: string; config: string; out: string } & ImportOptions): VQGAN | MoVQ {
+  const { model } = importTokenizer(args.kind, args.checkpoint, args.config, { useEma: args.useEma });
+  try {
+    // Provenance only; the config and weights are what rebuild the model.
+    saveTokenizer(args.out, model, { imported_from: `${args.kind} checkpoint ${basename(args.checkpoint)}` });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
