@@ -45,16 +45,17 @@ export class Progress {
   update(step: number, metrics: Record<string, number>): void {
     const now = performance.now();
     if (this.#startStep < 0) {
-      this.#startStep = step - 1;
+      // The first step includes warm-up (allocations, kernel selection): measure from its end.
+      this.#startStep = step;
       this.#startTime = now;
     }
     const done = step - this.#startStep;
-    const rate = done / Math.max((now - this.#startTime) / 1000, 1e-9);
+    const rate = done > 0 ? done / ((now - this.#startTime) / 1000) : NaN;
     const eta = (this.#total - step) / rate;
     const pct = Math.min(1, step / this.#total);
     const parts = Object.entries(metrics).map(([k, v]) => `${k} ${formatValue(k, v)}`);
     const head = `step ${step}/${this.#total}`;
-    const tail = `${rate.toFixed(2)} it/s | ETA ${formatDuration(eta)}`;
+    const tail = `${Number.isFinite(rate) ? rate.toFixed(2) : '?'} it/s | ETA ${formatDuration(eta)}`;
     if (this.#stream.isTTY) {
       const width = 20;
       const filled = Math.round(pct * width);
@@ -63,7 +64,7 @@ export class Progress {
       this.#stream.write(`\r${line}${' '.repeat(Math.max(0, this.#lastLen - line.length))}`);
       this.#lastLen = line.length;
       if (step >= this.#total) this.#stream.write('\n');
-    } else if (step % this.#every === 0 || step === this.#total || done === 1) {
+    } else if (step % this.#every === 0 || step === this.#total || done === 0) {
       this.#stream.write(`${head} | ${parts.join(' ')} | ${tail}\n`);
     }
   }

@@ -116,8 +116,9 @@ export class TokenizerTrainer implements Trainable {
     this.ema = c.emaDecay === null ? null : new EMA(this.model.parameters(), { decay: c.emaDecay });
     this.loader = new DataLoader(o.train, { batchSize: c.batchSize, dropLast: true, seed: c.seed });
     this.val = o.val;
+    // Spread over the split (stores may be ordered by class).
     const n = Math.min(8, o.val.size);
-    this.#gridImages = o.val.batch(Array.from({ length: n }, (_, i) => i)).images.keep();
+    this.#gridImages = o.val.batch(Array.from({ length: n }, (_, i) => Math.floor((i * o.val.size) / n))).images.keep();
   }
 
   trainStep(step: number): Record<string, number> {
