@@ -25,6 +25,11 @@ export interface VQGANLossConfig {
   codebookWeight?: number;
   /** First global step with the GAN terms on (0). taming's ImageNet configs use tens of thousands. */
   discStart?: number;
+  /**
+   * Steps over which disc_factor ramps linearly from 0 to discFactor after discStart (0 = switch
+   * on at once, as taming). A ramp softens the reconstruction drop when the GAN term appears.
+   */
+  discRampSteps?: number;
   /** Multiplies the adaptive weight (taming's default 1.0; its ImageNet configs use 0.8). */
   discWeight?: number;
   /** Scale of both GAN terms once on (1.0). */
@@ -57,6 +62,7 @@ export function resolveVQGANLossConfig(c: VQGANLossConfig = {}): ResolvedVQGANLo
     perceptualWeight: c.perceptualWeight ?? 1.0,
     codebookWeight: c.codebookWeight ?? 1.0,
     discStart: c.discStart ?? 0,
+    discRampSteps: c.discRampSteps ?? 0,
     discWeight: c.discWeight ?? 1.0,
     discFactor: c.discFactor ?? 1.0,
     discLoss: c.discLoss ?? 'hinge',
@@ -130,9 +136,11 @@ export class VQGANLoss {
     return this.perceptual !== null && this.config.perceptualWeight > 0;
   }
 
-  /** disc_factor at a step: discFactor from discStart on, 0 before. */
+  /** disc_factor at a step: 0 before discStart, then discFactor (reached linearly over discRampSteps). */
   discFactorAt(globalStep: number): number {
-    return adoptWeight(this.config.discFactor, globalStep, this.config.discStart);
+    const f = adoptWeight(this.config.discFactor, globalStep, this.config.discStart);
+    const ramp = this.config.discRampSteps;
+    return ramp > 0 ? f * Math.min(1, (globalStep - this.config.discStart + 1) / ramp) : f;
   }
 
   /**
