@@ -26,6 +26,7 @@ import {
   writeFileAtomic,
   type PickledObject,
 } from '../src/io/index.js';
+import { unpickleAt } from '../src/io/pickle.js';
 import { fixturePath, loadJsonFixture, type TensorJson } from './helpers.js';
 
 const fx = (name: string): string => fixturePath('io', name);
@@ -40,6 +41,11 @@ interface Expected {
     strides: Record<string, number[]>;
     optimizer_state: Record<string, Record<string, TensorJson>>;
     param_groups: unknown[];
+  };
+  legacy: {
+    state_dict: Record<string, TensorJson>;
+    state_dict_keys: string[];
+    strides: Record<string, number[]>;
   };
   safetensors: Record<string, TensorJson>;
   safetensors_metadata: Record<string, string>;
@@ -466,17 +472,48 @@ describe('torch checkpoints', () => {
     assertFormatError(() => stateDictFrom({ w: t }, { prefix: 'model.' }), /no tensor key starts with 'model.'/);
   });
 
-  test('legacy and non-zip files give a clear error', () => {
-    assert.throws(
-      () => loadTorchCheckpoint(fx('legacy.pt')),
-      (e: unknown) =>
-        e instanceof FormatError &&
-        e.message ===
-          `torch checkpoint ${fx('legacy.pt')}: legacy (pre-1.6) torch.save format is not supported; re-save with torch.save(..., _use_new_zipfile_serialization=True)`,
-    );
-    assertFormatError(() => loadTorchCheckpoint(new Uint8Array([1, 2, 3])), /^torch checkpoint <bytes>: not a torch.save zip archive/);
-    assertFormatError(() => loadTorchCheckpoint(readFx('tensors.safetensors')), /not a torch.save zip archive/);
+  test('a legacy (pre-1.6) state dict loads exactly: same values as the zip file, half, Parameter, shared views', () => {
+    const sd = loadTorchCheckpoint(fx('legacy_state_dict.pt')) as Record<string, Tensor>;
+    assert.deepEqual(Object.keys(sd), expected.legacy.state_dict_keys);
+    for (const [k, e] of Object.entries(expected.legacy.state_dict)) {
+      assertTensorEquals(sd[k], e, k);
+      assert.deepEqual(sd[k]!.strides, expected.legacy.strides[k], `${k} strides`);
+    }
+    // The network's entries are the zip fixture's tensors, bit for bit.
+    const zip = loadTorchCheckpoint(fx('state_dict.pt')) as Record<string, Tensor>;
+    for (const k of expected.state_dict_keys) {
+      assert.equal(sd[k]!.dtype, zip[k]!.dtype, k);
+      assert.deepEqual(Buffer.from(sd[k]!.bytes()), Buffer.from(zip[k]!.bytes()), k);
+    }
+    assert.equal(sd['1.num_batches_tracked']!.dtype, 'int64');
+    assert.equal(sd['extra.half']!.dtype, 'float16');
+    assert.equal(sd['extra.param']!.requiresGrad, true);
+    assert.equal(sd['0.weight']!.requiresGrad, false);
+    // Views share their weight's storage as in PyTorch; separate tensors do not.
+    assert.ok(sd['extra.row']!.sharesStorageWith(sd['0.weight']!));
+    assert.ok(sd['extra.transposed']!.sharesStorageWith(sd['3.weight']!));
+    assert.equal(sd['extra.transposed']!.isContiguous(), false);
+    assert.ok(!sd['extra.row']!.sharesStorageWith(sd['3.weight']!));
+    T.noGrad(() => sd['0.weight']!.indexPut([1, 0, 0, 2], 100));
+    assert.equal(sd['extra.row']!.index(0, 0, 2).item(), 100);
+    assert.strictEqual(stateDictFrom(sd), sd);
+    disposeAll(sd);
+    disposeAll(zip);
+
+    const w = loadTorchCheckpoint(readFx('legacy.pt')) as Record<string, Tensor>;
+    assert.deepEqual(Object.keys(w), ['w']);
+    assert.deepEqual(w.w!.toArray(), [1, 1]);
+    disposeAll(w);
+  });
+
+  test('non-torch files and the tar format give a clear error', () => {
+    assertFormatError(() => loadTorchCheckpoint(new Uint8Array([1, 2, 3])), /^torch checkpoint <bytes>: not a torch.save file \(neither a zip archive nor a legacy pickle stream/);
+    assertFormatError(() => loadTorchCheckpoint(readFx('tensors.safetensors')), /not a torch.save file/);
+    assertFormatError(() => loadTorchCheckpoint(new Uint8Array(Buffer.from('\x80\x02K\x05.', 'latin1'))), /not a torch.save file/); // a pickle, not the magic
     assertFormatError(() => loadTorchCheckpoint(makeZip([{ name: 'a/b.txt', data: new Uint8Array(3) }])), /no data.pkl in the archive/);
+    const tar = new Uint8Array(1024);
+    tar.set(Buffer.from('ustar'), 257);
+    assertFormatError(() => loadTorchCheckpoint(tar), /the tar-based torch.save format .* is not supported/);
   });
 
   test('big-endian archives (byteorder record) are byte-swapped', () => {
@@ -534,6 +571,93 @@ describe('torch checkpoints', () => {
     );
     assertFormatError(() => loadTorchCheckpoint(archive(`(${u('blob')}tQ`, rec)), /unsupported persistent id/);
     assertFormatError(() => loadTorchCheckpoint(archive(`(${u('storage')}cos\nsystem\n${u('0')}${u('cpu')}K\x04tQ`, rec)), /storage '0': bad storage type/);
+  });
+
+  // Hand-built legacy streams: header pickles, an object pickle, the storage list, then the records.
+  const LONG_MAGIC = '\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19';
+  const pk = (body: string): string => `\x80\x02${body}.`;
+  const legacyPid = (type: string, key: string, numel: number, view = 'N'): string => `(${u('storage')}ctorch\n${type}\n${u(key)}${u('cpu')}K${String.fromCharCode(numel)}${view}tQ`;
+  const viewMeta = (key: string, offset: number, size: number): string => `${u(key)}K${String.fromCharCode(offset)}K${String.fromCharCode(size)}\x87`;
+  function legacy(obj: string, keys: string[], records: [number | bigint, Uint8Array][], o: { littleEndian?: boolean; version?: number } = {}): Uint8Array {
+    const sysInfo = `}(${u('protocol_version')}M\xe9\x03${u('little_endian')}${o.littleEndian === false ? '\x89' : '\x88'}${u('type_sizes')}}(${u('short')}K\x02${u('int')}K\x04${u('long')}K\x04uu`;
+    const version = o.version ?? 1001;
+    const head = pk(LONG_MAGIC) + pk(`M${String.fromCharCode(version & 0xff, version >> 8)}`) + pk(sysInfo) + pk(obj) + pk(`](${keys.map(u).join('')}e`);
+    const parts = [Buffer.from(head, 'latin1')];
+    for (const [count, data] of records) {
+      const c = Buffer.alloc(8);
+      c.writeBigInt64LE(BigInt(count));
+      parts.push(c, Buffer.from(data));
+    }
+    return new Uint8Array(Buffer.concat(parts));
+  }
+
+  test('legacy streams: storage views, shared storages, module ids, unsupported storages', () => {
+    const rec = f32([1, 2, 3, 4, 5, 6]);
+    // Two tensors on one view-storage (elements 2..5 of root '0') and one on the root itself.
+    const view = legacyPid('FloatStorage', '0', 6, viewMeta('v', 2, 3));
+    const obj = `(${v2(view, 1, [2], [1])}${v2(view, 0, [3], [1])}${v2(legacyPid('FloatStorage', '0', 6), 0, [6], [1])}l`;
+    const [a, b, c] = loadTorchCheckpoint(legacy(obj, ['0'], [[6, rec]])) as Tensor[];
+    assert.deepEqual(a!.toArray(), [4, 5]);
+    assert.deepEqual(b!.toArray(), [3, 4, 5]);
+    assert.deepEqual(c!.toArray(), [1, 2, 3, 4, 5, 6]);
+    assert.ok(a!.sharesStorageWith(c!) && b!.sharesStorageWith(c!));
+    disposeAll([a, b, c]);
+    // A tensor reaching past its view-storage is refused even though the root is larger.
+    assertFormatError(() => loadTorchCheckpoint(legacy(v2(view, 1, [3], [1]), ['0'], [[6, rec]])), /tensor view \[3\] stride \[1\] offset 1 needs 4 elements but storage 'v' has 3/);
+    assertFormatError(
+      () => loadTorchCheckpoint(legacy(v2(legacyPid('FloatStorage', '0', 6, viewMeta('v', 4, 3)), 0, [1], [1]), ['0'], [[6, rec]])),
+      /storage view 'v' covers elements 4..7 but storage '0' has 6/,
+    );
+    // Several storages, read in list order (not first-use order); int64 and float16 data.
+    const two = `(${v2(legacyPid('LongStorage', 'b', 2), 0, [2], [1])}${v2(legacyPid('HalfStorage', 'a', 3), 0, [3], [1])}l`;
+    const [l, h] = loadTorchCheckpoint(legacy(two, ['a', 'b'], [[3, new Uint8Array(Buffer.from([0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38]))], [2, new Uint8Array(new BigInt64Array([-5n, 2n ** 40n]).buffer)]])) as Tensor[];
+    assert.deepEqual(l!.toArray(), [-5, 2 ** 40]);
+    assert.deepEqual(h!.toArray(), [1, -2, 0.5]);
+    disposeAll([l, h]);
+    // Whole-module saves: ('module', cls, file, source) gives the class, which stays inert.
+    const mod = `(${u('module')}cmymodels\nNet\n${u('net.py')}${u('source')}tQ)\x81}(${u('w')}${v2(legacyPid('FloatStorage', '0', 6), 0, [6], [1])}ub`;
+    const m = loadTorchCheckpoint(legacy(mod, ['0'], [[6, rec]])) as PickledObject;
+    assert.equal(m.__class__, 'mymodels.Net');
+    assert.deepEqual(((m.state as Record<string, Tensor>).w).toArray(), [1, 2, 3, 4, 5, 6]);
+    disposeAll(m);
+    // A storage type Tessera cannot represent is stepped over (its size is known) and left inert.
+    const cplx = `(${v2(legacyPid('ComplexFloatStorage', 'c', 1), 0, [1], [1])}${v2(legacyPid('FloatStorage', '0', 6), 0, [6], [1])}l`;
+    const [p, f] = loadTorchCheckpoint(legacy(cplx, ['0', 'c'], [[6, rec], [1, new Uint8Array(8)]])) as [PickledObject, Tensor];
+    assert.equal(p.__class__, 'torch._utils._rebuild_tensor_v2');
+    assert.deepEqual(f.toArray(), [1, 2, 3, 4, 5, 6]);
+    disposeAll(f);
+  });
+
+  test('legacy streams: malformed layouts give one clear line and leak nothing', () => {
+    const rec = f32([1, 2, 3, 4]);
+    const one = v2(legacyPid('FloatStorage', '0', 4), 0, [4], [1]);
+    const live = T.memoryStats().liveTensors;
+    const cases: [Uint8Array, RegExp][] = [
+      [legacy(one, ['0'], [[4, rec]], { version: 1000 }), /legacy format: unsupported protocol version 1000 \(expected 1001\)/],
+      [legacy(one, ['0'], [[4, rec]], { littleEndian: false }), /file written on a big-endian machine is not supported/],
+      [legacy(one, ['0'], [[3, rec]]), /storage '0': element count 3 at byte \d+ does not match the declared 4/],
+      [legacy(one, ['0'], [[4, rec.subarray(0, 12)]]), /storage '0': truncated \(needs 16 bytes at byte \d+, 12 left\)/],
+      [legacy(one, ['0'], [[4, rec], [1, new Uint8Array(3)]]), /legacy format: 11 unexpected bytes after the last storage/],
+      [legacy(one, ['0', '0'], [[4, rec], [4, rec]]), /storage '0' is listed twice/],
+      [legacy(one, ['0', 'x'], [[4, rec]]), /storage 'x' is listed but no tensor uses it/],
+      [legacy(one, [], []), /storage '0' has no data \(missing from the storage list\)/],
+      [legacy(`(${one}${v2(legacyPid('IntStorage', '0', 4), 0, [4], [1])}l`, ['0'], [[4, rec]]), /storage '0' is declared as both FloatStorage\(4\) and IntStorage\(4\)/],
+      [legacy(v2(legacyPid('FloatStorage', '0', 4, viewMeta('v', 0, 2)), 0, [2], [1]) + v2(legacyPid('FloatStorage', '0', 4, viewMeta('v', 1, 2)), 0, [2], [1]), ['0'], [[4, rec]]), /storage view 'v' is declared twice with different extents/],
+      [legacy(v2(legacyPid('FloatStorage', '0', 4, `K\x01`), 0, [4], [1]), ['0'], [[4, rec]]), /storage '0': bad view metadata/],
+      [legacy(v2(legacyPid('WeirdStorage', '0', 4), 0, [4], [1]), ['0'], [[4, rec]]), /storage '0': unknown storage type torch.WeirdStorage/],
+      [legacy(`(${u('blob')}tQ`, [], []), /unsupported persistent id/],
+      [legacy(v2(legacyPid('FloatStorage', '0', 4), 1, [4], [1]), ['0'], [[4, rec]]), /tensor view \[4\] stride \[1\] offset 1 needs 5 elements but storage '0' has 4/],
+      [legacy(one, ['0'], [[-1, rec]]), /element count -1/],
+      [legacy(one, ['0'], [[2n ** 62n, rec]]), /element count 4611686018427387904/],
+    ];
+    for (const [bytes, re] of cases) assertFormatError(() => loadTorchCheckpoint(bytes), re);
+    // The storage list must be a list of strings; the object pickle's errors name it.
+    const badList = Buffer.from(legacy(one, ['0'], [[4, rec]]));
+    const listAt = badList.lastIndexOf(Buffer.from('\x80\x02](', 'latin1'));
+    badList[listAt + 2] = 0x4e; // ']' → None
+    assertFormatError(() => loadTorchCheckpoint(new Uint8Array(badList)), /legacy storage list: /);
+    assertFormatError(() => loadTorchCheckpoint(legacy(one.slice(0, -1) + 'a', ['0'], [[4, rec]])), /^torch checkpoint <bytes>: legacy pickle: /);
+    assert.equal(T.memoryStats().liveTensors, live);
   });
 
   test('storage and view bounds are checked', () => {
@@ -783,11 +907,41 @@ describe('fuzz', () => {
     );
   });
 
+  test('torch legacy: 1200 mutants of a legacy stream parse or fail cleanly', () => {
+    const src = readFx('legacy_state_dict.pt');
+    // Length fields: BINUNICODE lengths in the pickles and each storage record's int64 element count
+    // (found by stepping over the five pickles and the records, with element sizes from the storage types).
+    const fields: { at: number; size: 2 | 4 | 8 }[] = [];
+    for (let i = 0; i + 5 <= src.length; i++) if (src[i] === 0x58) fields.push({ at: i, size: 4 });
+    const itemsize: Record<string, number> = { FloatStorage: 4, HalfStorage: 2, LongStorage: 8 };
+    const types = new Map<string, string>();
+    let pos = 0;
+    for (let i = 0; i < 3; i++) pos = unpickleAt(src, pos).end;
+    pos = unpickleAt(src, pos, {
+      persistentLoad: (pid) => {
+        const [, type, key] = pid as [string, { name: string }, string]; // type: the storage class global
+        types.set(key, type.name);
+        return null;
+      },
+    }).end;
+    const listed = unpickleAt(src, pos);
+    pos = listed.end;
+    for (const key of listed.value as string[]) {
+      fields.push({ at: pos, size: 8 });
+      pos += 8 + Number(Buffer.from(src).readBigInt64LE(pos)) * itemsize[types.get(key)!]!;
+    }
+    assert.equal(pos, src.length);
+    assert.equal((listed.value as string[]).length, 11);
+    fuzz('torch-legacy', 5, 1200, (r) => mutate(src, r, fields), (b) => loadTorchCheckpoint(b));
+  });
+
   test('truncation at every length fails cleanly', () => {
     const st = readFx('tensors.safetensors');
     for (let n = 0; n < st.length; n++) assertFormatError(() => parseSafetensors(st.subarray(0, n)), /./);
     const ck = readFx('state_dict.pt');
     for (let n = 0; n < ck.length; n += 3) assertFormatError(() => loadTorchCheckpoint(ck.subarray(0, n)), /./);
+    const lg = readFx('legacy_state_dict.pt');
+    for (let n = 0; n < lg.length; n++) assertFormatError(() => loadTorchCheckpoint(lg.subarray(0, n)), /./);
   });
 });
 

@@ -383,10 +383,12 @@ describe('LPIPS', () => {
     assert.equal(err.missing.length, 25); // 26 VGG keys minus the one present (with a wrong shape)
   });
 
-  it('a legacy (pre-1.6) torch.save file gets an error that says how to convert it', () => {
+  it('reads legacy (pre-1.6) torch.save files like zip ones', () => {
+    // legacy.pt holds {w: ones(2)}: it is read, and its key is reported like any other wrong key.
     assert.throws(() => loadLpips({ vgg: fixturePath('io', 'legacy.pt'), lin: LIN_PTH }), (e: unknown) => {
-      assert.ok(e instanceof io.FormatError, String(e));
-      assert.match(e.message, /legacy \(pre-1\.6\).*convert once to \.safetensors/);
+      assert.ok(e instanceof LpipsWeightsError, String(e));
+      assert.deepEqual(e.unexpected.map((k) => k.split(' ')[0]), ['w']);
+      assert.doesNotMatch(e.message, /pre-1\.6|not supported|convert/);
       return true;
     });
   });
@@ -556,4 +558,10 @@ describe('VQGANLoss', () => {
     assert.throws(() => new VQGANLoss({ discLoss: 'wgan' as 'hinge' }), /unknown discriminator loss 'wgan'/);
     assert.throws(() => new VQGANLoss({ discWeight: -1 }), /discWeight must be a finite number >= 0/);
   });
+});
+
+it('discRampSteps ramps disc_factor linearly after discStart', () => {
+  const l = new VQGANLoss({ discStart: 10, discRampSteps: 4, discFactor: 2 });
+  assert.deepEqual([9, 10, 11, 12, 13, 14].map((s) => l.discFactorAt(s)), [0, 0.5, 1, 1.5, 2, 2]);
+  assert.equal(new VQGANLoss({ discStart: 10 }).discFactorAt(10), 1);
 });

@@ -1,4 +1,5 @@
-// Serialization: safetensors, Tessera model files, and a restricted reader for PyTorch checkpoints.
+// Serialization: safetensors, Tessera model files, and a restricted reader for PyTorch checkpoints
+// (torch.save's zip format and the legacy pre-1.6 one).
 // - Every malformed input raises a one-line FormatError naming the file and the key/record at fault.
 // - Loaded tensors are CPU tensors owned by the caller (they join the current tidy()/scope(), like any
 //   new tensor). Torch checkpoints keep PyTorch's storage sharing: views come back as views.

@@ -205,8 +205,18 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}, what = 'p
   return finalize(new Machine(data, opts, what).run());
 }
 
+/**
+ * Unpickles the one pickle that starts at byte `start` of a stream holding several in a row (the legacy
+ * torch.save format), and returns its value and the offset just past its STOP opcode.
+ */
+export function unpickleAt(data: Uint8Array, start: number, opts: UnpickleOptions = {}, what = 'pickle'): { value: unknown; end: number } {
+  const m = new Machine(data, opts, what, start);
+  const value = finalize(m.run());
+  return { value, end: m.position };
+}
+
 class Machine {
-  #pos = 0;
+  #pos: number;
   readonly #dv: DataView;
   readonly #stack: unknown[] = [];
   readonly #marks: number[] = [];
@@ -216,8 +226,14 @@ class Machine {
     readonly data: Uint8Array,
     readonly opts: UnpickleOptions,
     readonly what: string,
+    start = 0,
   ) {
     this.#dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.#pos = start;
+  }
+
+  get position(): number {
+    return this.#pos;
   }
 
   /** Offset of the opcode being executed (error positions point at it). */

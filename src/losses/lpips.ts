@@ -249,17 +249,8 @@ function sniff(path: string): 'torch' | 'safetensors' {
 
 /** The flat tensor dict of one file (tensors join the caller's memory scope). */
 function readWeights(path: string): Record<string, Tensor> {
-  if (sniff(path) === 'torch') {
-    try {
-      return io.stateDictFrom(io.loadTorchCheckpoint(path));
-    } catch (e) {
-      // Weight files published before PyTorch 1.6 (2020) are in the legacy format; say what to do.
-      if (e instanceof io.FormatError && /legacy/.test(e.message)) {
-        throw new io.FormatError(`${e.message} -- older LPIPS/VGG weight files use that format: convert once to .safetensors (safetensors.torch.save_file(torch.load(path), out))`);
-      }
-      throw e;
-    }
-  }
+  // torch.save files in either format (zip, or the legacy one most published weights use).
+  if (sniff(path) === 'torch') return io.stateDictFrom(io.loadTorchCheckpoint(path));
   const { tensors, metadata } = io.loadSafetensors(path);
   const kind = metadata[io.MODEL_KEYS.kind];
   if (kind !== undefined && kind !== LPIPS_KIND) {
