@@ -93,8 +93,9 @@ export async function runTraining(t: Trainable, opts: RunOptions): Promise<numbe
         log(`stopped at step ${step}; checkpoint saved — continue with --resume`);
         return step;
       }
-      // Let signals and other callbacks through between steps.
-      if (step % 10 === 0) await new Promise((r) => setImmediate(r));
+      // Let signals and other callbacks through after every step: Ctrl-C is only seen here, and
+      // "saving after this step" must hold even when a step takes seconds (costs microseconds).
+      await new Promise((r) => setImmediate(r));
     }
   } finally {
     process.off('SIGINT', onSigint);

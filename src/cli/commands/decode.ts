@@ -1,0 +1,35 @@
+// `tessera decode`: token JSON (as written by `tessera encode`) → PNG. The JSON is checked against the
+// model before anything runs: shape vs number of ids, integer ids inside the codebook, tokens per position.
+import { defineCommand } from '../command.js';
+
+export const command = defineCommand({
+  name: 'decode',
+  summary: 'decode token ids (JSON) into an image',
+  description:
+    'Decodes {"shape": [h, w] or [h, w, k], "indices": [...]} (raster order, as written by tessera encode) ' +
+    'with a tokenizer model file and writes the image as PNG.',
+  options: {
+    model: { type: 'string', required: true, metavar: 'file', help: 'tokenizer model file (.safetensors)' },
+    tokens: { type: 'string', required: true, metavar: 'file.json', help: 'token ids from tessera encode' },
+    out: { type: 'string', required: true, metavar: 'image.png', help: 'where to write the PNG' },
+  },
+  examples: ['tessera decode --model runs/mnist/model.safetensors --tokens tokens.json --out digit.png'],
+  async run(o, _pos, ctx) {
+    const c = await import('../tokenizer-common.js');
+    const T = await import('../../torch/index.js');
+    const { writePng } = await import('../../data/index.js');
+    const model = c.loadModel(o.model);
+    const tokens = c.readTokens(o.tokens, model);
+    const image = T.tidy(() =>
+      T.noGrad(() => {
+        const idx = T.tensor(BigInt64Array.from(tokens.indices, (v) => BigInt(v)), { shape: [1, ...tokens.shape] });
+        return model.decode(idx).clamp(-1, 1).index(0).contiguous().keep();
+      }),
+    );
+    c.ensureParentDir(o.out);
+    await writePng(o.out, image);
+    const [, h, w] = image.shape;
+    image.dispose();
+    ctx.out(`${o.out}: ${w}×${h} image from ${tokens.shape.join('×')} tokens`);
+  },
+});

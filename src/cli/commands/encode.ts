@@ -1,0 +1,31 @@
+// `tessera encode`: one image → its token ids as JSON {"shape": [h, w] or [h, w, k], "indices": [...]}
+// in raster order (row-major over shape), the format `tessera decode` reads.
+import { defineCommand } from '../command.js';
+
+export const command = defineCommand({
+  name: 'encode',
+  summary: 'encode an image into token ids (JSON)',
+  description:
+    'Encodes an image with a tokenizer model file and writes {"shape": [h, w], "indices": [...]} ' +
+    '([h, w, k] for models with k tokens per position), ids in raster order. The image size must be a ' +
+    'multiple of the downsampling factor unless --resize is given.',
+  options: {
+    model: { type: 'string', required: true, metavar: 'file', help: 'tokenizer model file (.safetensors)' },
+    input: { type: 'string', required: true, metavar: 'image', help: 'image to encode (PNG, JPEG, WebP)' },
+    out: { type: 'string', required: true, metavar: 'file.json', help: 'where to write the tokens' },
+    resize: { type: 'boolean', help: 'resize to the nearest multiple of the downsampling factor instead of failing' },
+  },
+  examples: ['tessera encode --model runs/mnist/model.safetensors --input digit.png --out tokens.json'],
+  async run(o, _pos, ctx) {
+    const c = await import('../tokenizer-common.js');
+    const T = await import('../../torch/index.js');
+    const model = c.loadModel(o.model);
+    const img = await c.readModelImage(o.input, model, o.resize);
+    const note = c.resizeNote(o.input, img, model.downsample);
+    if (note) ctx.err(note);
+    const json = T.tidy(() => c.tokensToJson(model.encode(img.image)));
+    c.writeTextFile(o.out, json);
+    const { shape } = JSON.parse(json) as { shape: number[] };
+    ctx.out(`${o.out}: ${shape.join('×')} tokens (ids in [0, ${model.codebookSize})) for a ${img.size[0]}×${img.size[1]} image`);
+  },
+});

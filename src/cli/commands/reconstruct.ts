@@ -1,0 +1,130 @@
+// `tessera reconstruct`: image(s) → tokens → image(s), i.e. decode(encode(x)), exactly what
+// `tessera encode` + `tessera decode` give. A directory is processed recursively into a mirror tree
+// of PNGs; unreadable files (and, without --resize, wrongly sized ones) are skipped and counted once.
+import { readdirSync, statSync } from 'node:fs';
+import { basename, extname, join, relative, resolve } from 'node:path';
+import { defineCommand } from '../command.js';
+
+const IMAGE_EXT = /\.(png|jpe?g|webp|gif|tiff?|avif)$/i;
+
+/** Image files under dir (recursive, sorted, hidden entries and `exclude` skipped), relative to dir. */
+function listImages(dir: string, exclude: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      if (name.startsWith('.')) continue;
+      const p = join(d, name);
+      if (resolve(p) === exclude) continue; // the output folder inside the input folder
+      let st;
+      try {
+        st = statSync(p);
+      } catch {
+        if (IMAGE_EXT.test(name)) out.push(relative(dir, p)); // dangling link: counted as unreadable
+        continue;
+      }
+      if (st.isDirectory()) walk(p);
+      else if (IMAGE_EXT.test(name)) out.push(relative(dir, p));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export const command = defineCommand({
+  name: 'reconstruct',
+  summary: 'reconstruct images through a tokenizer (encode, then decode)',
+  description:
+    'Writes decode(encode(x)) as PNG for one image, or for every image in a directory (recursively, same ' +
+    'relative names with a .png extension). Prints the PSNR against the input. Unreadable files are skipped ' +
+    'and counted.',
+  options: {
+    model: { type: 'string', required: true, metavar: 'file', help: 'tokenizer model file (.safetensors)' },
+    input: { type: 'string', required: true, metavar: 'file|dir', help: 'an image, or a directory of images' },
+    out: { type: 'string', required: true, metavar: 'file|dir', help: 'output PNG (a directory when --input is one)' },
+    resize: { type: 'boolean', help: 'resize images to the nearest multiple of the downsampling factor instead of failing' },
+  },
+  examples: [
+    'tessera reconstruct --model runs/emoji/model.safetensors --input smile.png --out smile-recon.png',
+    'tessera reconstruct --model runs/emoji/model.safetensors --input photos/ --out recon/ --resize',
+  ],
+  async run(o, _pos, ctx) {
+    const c = await import('../tokenizer-common.js');
+    const T = await import('../../torch/index.js');
+    const { writePng } = await import('../../data/index.js');
+    const { psnr } = await import('../../metrics/image.js');
+
+    let inputIsDir = false;
+    try {
+      inputIsDir = statSync(o.input).isDirectory();
+    } catch {
+      throw new Error(`input not found: ${o.input}`);
+    }
+    const model = c.loadModel(o.model);
+    const f = model.downsample;
+
+    let resized = 0;
+    /** Reconstructs one file; returns its PSNR. */
+    const one = async (src: string, dst: string): Promise<number> => {
+      const img = await c.readModelImage(src, model, o.resize);
+      const note = c.resizeNote(src, img, f);
+      if (note) resized++;
+      if (note && !inputIsDir) ctx.err(note);
+      const [recon, db] = T.tidy(() => {
+        const r = c.reconstruct(model, img.image);
+        return [r.index(0).contiguous(), psnr(img.image, r)] as const;
+      });
+      img.image.dispose();
+      c.ensureParentDir(dst);
+      await writePng(dst, recon);
+      recon.dispose();
+      return db;
+    };
+
+    if (!inputIsDir) {
+      let dst = o.out;
+      try {
+        if (statSync(o.out).isDirectory()) dst = join(o.out, basename(o.input, extname(o.input)) + '.png');
+      } catch {
+        /* a new file */
+      }
+      const db = await one(o.input, dst);
+      ctx.out(`${dst}: reconstruction, PSNR ${db.toFixed(2)} dB`);
+      return 0;
+    }
+
+    const files = listImages(o.input, resolve(o.out));
+    if (!files.length) throw new Error(`no images found in ${o.input} (looked for .png, .jpg, .jpeg, .webp, …)`);
+    const used = new Set<string>();
+    let done = 0;
+    let sum = 0;
+    let finite = 0;
+    const unreadable: string[] = [];
+    const badSize: string[] = [];
+    for (const rel of files) {
+      // a.jpg and a.png would both become a.png: keep the second one's full name.
+      let outRel = rel.slice(0, rel.length - extname(rel).length) + '.png';
+      if (used.has(outRel)) outRel = rel + '.png';
+      used.add(outRel);
+      try {
+        const src = join(o.input, rel);
+        const db = await one(src, join(o.out, outRel));
+        if (Number.isFinite(db)) (sum += db), finite++;
+        done++;
+        if (process.stderr.isTTY) process.stderr.write(`\r${done}/${files.length}`);
+      } catch (e) {
+        if (e instanceof c.ImageSizeError) badSize.push(rel);
+        else if (e instanceof c.ImageReadError) unreadable.push(`${rel}: ${e.reason}`);
+        else throw e;
+      }
+    }
+    if (process.stderr.isTTY && done) process.stderr.write('\n');
+    if (resized) ctx.err(`note: resized ${resized} image${resized === 1 ? '' : 's'} to the nearest multiple of the downsampling factor ${f}`);
+    if (unreadable.length) ctx.err(`skipped ${unreadable.length} unreadable file${unreadable.length === 1 ? '' : 's'} (first: ${unreadable[0]})`);
+    if (badSize.length) {
+      ctx.err(`skipped ${badSize.length} image${badSize.length === 1 ? '' : 's'} whose size is not a multiple of the downsampling factor ${f} (first: ${badSize[0]}); pass --resize to include them`);
+    }
+    if (!done) throw new Error(`no image in ${o.input} could be reconstructed`);
+    ctx.out(`reconstructed ${done} image${done === 1 ? '' : 's'} into ${o.out} (mean PSNR ${finite ? (sum / finite).toFixed(2) + ' dB' : 'inf: every reconstruction is exact'})`);
+    return 0;
+  },
+});

@@ -1,0 +1,309 @@
+// Shared pieces of the tokenizer commands (train/eval tokenizer, encode, decode, reconstruct, info,
+// import): loading a model file, reading images sized for it, token JSON, one-line error messages.
+// Command modules import this lazily (await import) so `tessera --help` and `doctor` never load the
+// native engine or sharp.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import sharp from 'sharp';
+import * as T from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { StateDictError } from '../nn/index.js';
+import { writeFileAtomic } from '../io/index.js';
+import { loadTokenizer, importTokenizer, saveTokenizer, type ImportKind } from '../tokenizers/index.js';
+import type { ConvTokenizer } from '../tokenizers/index.js';
+import { DatasetError, imageToTensor, readImage, type Dataset, type RawImage } from '../data/index.js';
+import type { CommandContext } from './command.js';
+
+/** The first line of a message (libtorch and sharp messages can span several). */
+export function firstLine(message: string): string {
+  const i = message.indexOf('\n');
+  return (i < 0 ? message : message.slice(0, i)).trimEnd();
+}
+
+const firstOf = (xs: readonly string[]): string => (xs.length > 1 ? `${xs[0]}, …` : xs[0]!);
+
+/** One line for any error: StateDictError's key lists are condensed to counts and first examples. */
+export function describeError(e: unknown): string {
+  if (e instanceof StateDictError) {
+    const { missing, unexpected, mismatched } = e.result;
+    const parts: string[] = [];
+    if (missing.length) parts.push(`${missing.length} missing (${firstOf(missing)})`);
+    if (unexpected.length) parts.push(`${unexpected.length} unexpected (${firstOf(unexpected)})`);
+    if (mismatched.length) {
+      const m = mismatched[0]!;
+      parts.push(`${mismatched.length} shape mismatch${mismatched.length === 1 ? '' : 'es'} (${m.key}: file [${m.got.join(', ')}], model [${m.expected.join(', ')}]${mismatched.length > 1 ? ', …' : ''})`);
+    }
+    return `weights do not match the config: ${parts.join('; ')}`;
+  }
+  return firstLine(String((e as Error)?.message ?? e));
+}
+
+/** A one-line error for the user that keeps the original stack (printed with TESSERA_DEBUG=1). */
+export function withMessage(cause: unknown, message: string): Error {
+  const e = new Error(message, { cause });
+  if (cause instanceof Error && cause.stack) e.stack = `${message}\n${cause.stack}`;
+  return e;
+}
+
+/** Throws unless `path` is an existing regular file. */
+export function requireFile(path: string, what: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new Error(`${what} not found: ${path}`);
+  }
+  if (!st.isFile()) throw new Error(`${what} is not a file: ${path}`);
+}
+
+export function ensureParentDir(path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+}
+
+/** Loads a tokenizer model file in eval mode, with one-line errors. */
+export function loadModel(path: string): ConvTokenizer {
+  requireFile(path, 'model file');
+  let model: ConvTokenizer;
+  try {
+    model = loadTokenizer(path) as unknown as ConvTokenizer;
+  } catch (e) {
+    const msg = describeError(e);
+    throw withMessage(e, msg.includes(path) ? msg : `cannot load model ${path}: ${msg}`);
+  }
+  model.eval();
+  return model;
+}
+
+/** The nearest multiple of f (at least f). */
+export const nearestMultiple = (n: number, f: number): number => Math.max(f, Math.round(n / f) * f);
+
+/** An image whose size the model cannot tokenize (reconstruct counts these instead of stopping). */
+export class ImageSizeError extends Error {
+  override name = 'ImageSizeError';
+}
+
+/** An image file that could not be decoded (reconstruct skips and counts these in a directory). */
+export class ImageReadError extends Error {
+  override name = 'ImageReadError';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`cannot read image ${path}: ${reason}`);
+  }
+}
+
+export interface ModelImage {
+  /** float32 [1, C, H, W] in [-1, 1]. */
+  image: Tensor;
+  /** Original width×height, and the size given to the model (different only with resize). */
+  original: [number, number];
+  size: [number, number];
+}
+
+async function resizeRaw(img: RawImage, width: number, height: number): Promise<RawImage> {
+  const ch = img.channels as 1 | 2 | 3 | 4;
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: ch } })
+    .resize(width, height, { fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: info.channels };
+}
+
+/**
+ * Reads an image for `model`: RGB (alpha composited on white) or grey to match its input channels.
+ * A size that is not a multiple of the downsampling factor is an ImageSizeError unless `resize`,
+ * which scales it to the nearest multiple.
+ */
+export async function readModelImage(path: string, model: ConvTokenizer, resize: boolean): Promise<ModelImage> {
+  requireFile(path, 'image');
+  let raw: RawImage;
+  try {
+    raw = await readImage(path, { channels: model.inChannels === 1 ? 1 : 3 });
+  } catch (e) {
+    throw new ImageReadError(path, describeError(e));
+  }
+  const f = model.downsample;
+  const original: [number, number] = [raw.width, raw.height];
+  let size = original;
+  if (raw.width % f !== 0 || raw.height % f !== 0) {
+    const target: [number, number] = [nearestMultiple(raw.width, f), nearestMultiple(raw.height, f)];
+    if (!resize) {
+      throw new ImageSizeError(
+        `${path}: image size ${raw.width}×${raw.height} is not a multiple of the model's downsampling factor ${f}; ` +
+          `pass --resize to resize it to ${target[0]}×${target[1]}`,
+      );
+    }
+    raw = await resizeRaw(raw, target[0], target[1]);
+    size = target;
+  }
+  const image = T.tidy(() => imageToTensor(raw).unsqueeze(0));
+  return { image, original, size };
+}
+
+/** "note: resized a.png from 30×30 to 32×32 (…)" when readModelImage resized. */
+export function resizeNote(path: string, m: ModelImage, f: number): string | undefined {
+  if (m.original[0] === m.size[0] && m.original[1] === m.size[1]) return undefined;
+  return `note: resized ${path} from ${m.original[0]}×${m.original[1]} to ${m.size[0]}×${m.size[1]} (nearest multiple of the downsampling factor ${f})`;
+}
+
+/** decode(encode(x)), clamped to [-1, 1]: exactly what the tokens represent. */
+export function reconstruct(model: ConvTokenizer, images: Tensor): Tensor {
+  return T.tidy(() => T.noGrad(() => model.decode(model.encode(images)).clamp(-1, 1)));
+}
+
+/** The trainer's deterministic train/val split, with a hint when --val-count does not fit the dataset. */
+export function splitOrExplain(ds: Dataset, valCount: number): { train: Dataset; val: Dataset } {
+  if (valCount >= ds.size) {
+    throw new Error(`${ds.spec} has ${ds.size} images: --val-count ${valCount} leaves none for training; pass a smaller --val-count`);
+  }
+  try {
+    return ds.split({ valCount });
+  } catch (e) {
+    if (e instanceof DatasetError) throw new Error(`${e.message}; pass a smaller --val-count`);
+    throw e;
+  }
+}
+
+// ------------------------------------------------------------------ token JSON
+
+export interface TokenFile {
+  /** [h, w] or [h, w, K]. */
+  shape: number[];
+  /** Raster order (row-major over shape). */
+  indices: number[];
+}
+
+export function tokensToJson(indices: Tensor): string {
+  // indices: [1, h, w] or [1, h, w, K]
+  const shape = indices.shape.slice(1);
+  return JSON.stringify({ shape, indices: indices.toArray() }) + '\n';
+}
+
+/** Parses and validates a token file for `model`; every problem is one line naming the file. */
+export function parseTokens(text: string, path: string, model: ConvTokenizer): TokenFile {
+  const fail = (msg: string): never => {
+    throw new Error(`${path}: ${msg}`);
+  };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return fail(`not valid JSON (${firstLine((e as Error).message)})`);
+  }
+  const expected = 'expected {"shape": [h, w] or [h, w, k], "indices": [...]}';
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return fail(expected);
+  const { shape, indices } = doc as { shape?: unknown; indices?: unknown };
+  if (shape === undefined || indices === undefined) return fail(`missing "${shape === undefined ? 'shape' : 'indices'}"; ${expected}`);
+  if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || !shape.every((n) => Number.isInteger(n) && n > 0)) {
+    return fail(`"shape" must be [h, w] or [h, w, k] with positive integers, got ${JSON.stringify(shape)}`);
+  }
+  if (!Array.isArray(indices)) return fail(`"indices" must be an array of token ids`);
+  const k = model.tokensPerPosition;
+  const perPos = shape.length === 3 ? (shape[2] as number) : 1;
+  if (perPos !== k || (k > 1 && shape.length !== 3)) {
+    const want = k === 1 ? '[h, w]' : `[h, w, ${k}]`;
+    return fail(`shape ${JSON.stringify(shape)} has ${perPos} token${perPos === 1 ? '' : 's'} per position but the model takes ${k} (shape ${want})`);
+  }
+  const n = (shape as number[]).reduce((a, b) => a * b, 1);
+  if (indices.length !== n) return fail(`shape ${JSON.stringify(shape)} needs ${n} ids but "indices" has ${indices.length}`);
+  const size = model.codebookSize;
+  for (let i = 0; i < indices.length; i++) {
+    const v = indices[i];
+    if (typeof v !== 'number' || !Number.isInteger(v)) return fail(`"indices"[${i}] is ${JSON.stringify(v)}, not an integer token id`);
+    if (v < 0 || v >= size) return fail(`"indices"[${i}] = ${v} is outside the codebook [0, ${size})`);
+  }
+  return { shape: shape as number[], indices: indices as number[] };
+}
+
+export function readTokens(path: string, model: ConvTokenizer): TokenFile {
+  requireFile(path, 'token file');
+  return parseTokens(readFileSync(path, 'utf8'), path, model);
+}
+
+// ------------------------------------------------------------------ files and formatting
+
+export function writeTextFile(path: string, text: string): void {
+  ensureParentDir(path);
+  writeFileAtomic(path, new TextEncoder().encode(text));
+}
+
+/** `__metadata__` of a safetensors file, read from its header only (no tensor data). */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  const fd = openSync(path, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    if (readSync(fd, len, 0, 8, 0) !== 8) throw new Error(`${path}: not a safetensors file (too short)`);
+    const n = Number(len.readBigUInt64LE(0));
+    if (n > 100_000_000 || n > statSync(path).size - 8) throw new Error(`${path}: not a safetensors file (bad header length)`);
+    const buf = Buffer.alloc(n);
+    if (readSync(fd, buf, 0, n, 8) !== n) throw new Error(`${path}: truncated safetensors header`);
+    let header: { __metadata__?: Record<string, string> };
+    try {
+      header = JSON.parse(buf.toString('utf8')) as typeof header;
+    } catch {
+      throw new Error(`${path}: not a safetensors file (header is not JSON)`);
+    }
+    return header.__metadata__ ?? {};
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+export const formatCount = (n: number): string => n.toLocaleString('en-US');
+
+/** Aligned "key  value" lines. */
+export function printRows(ctx: CommandContext, rows: readonly (readonly [string, string])[]): void {
+  const w = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) ctx.out(`${k.padEnd(w)}  ${v}`);
+}
+
+export function fileExists(path: string): boolean {
+  return existsSync(path);
+}
+
+// ------------------------------------------------------------------ import
+
+/** `tessera import taming|movq`: imports a checkpoint, writes the model file, reports what was dropped. */
+export function runImport(
+  kind: ImportKind,
+  o: { checkpoint: string; config: string; out: string; ema?: boolean },
+  ctx: CommandContext,
+): void {
+  requireFile(o.checkpoint, 'checkpoint');
+  requireFile(o.config, 'config');
+  let result;
+  try {
+    result = importTokenizer(kind, o.checkpoint, o.config, { useEma: o.ema });
+  } catch (e) {
+    throw withMessage(e, `cannot import ${o.checkpoint}: ${describeError(e)}`);
+  }
+  const { model, dropped } = result;
+  const loss = dropped.filter((k) => k.startsWith('loss.')).length;
+  const ema = dropped.length - loss;
+  if (loss) ctx.out(`dropped ${loss} loss.* entr${loss === 1 ? 'y' : 'ies'} (training loss: discriminator, LPIPS)`);
+  if (ema) ctx.out(`dropped ${ema} EMA shadow entr${ema === 1 ? 'y' : 'ies'} (ema_*)${o.ema ? ', after loading them as the weights' : '; --ema uses them instead of the live weights'}`);
+  if (!dropped.length) ctx.out('dropped nothing: every checkpoint entry is a model weight');
+  ensureParentDir(o.out);
+  // Same provenance note as importCheckpoint(), which does not report the dropped keys.
+  const base = o.checkpoint.split('/').pop()!;
+  saveTokenizer(o.out, model, { imported_from: `${kind} checkpoint ${base}` });
+  const f = model.downsample;
+  ctx.out(
+    `wrote ${o.out} (${formatBytes(statSync(o.out).size)}): ${model.kind}, ${formatCount(model.numParameters())} parameters, ` +
+      `downsampling ${f}, ${model.codebookSize} codes, ${model.tokensPerPosition} token${model.tokensPerPosition === 1 ? '' : 's'} per position`,
+  );
+  model.dispose();
+}
