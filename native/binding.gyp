@@ -4,6 +4,7 @@
       "target_name": "tessera",
       "sources": [
         "core.cpp",
+        "allocator.cpp",
         "generated/ops_0.cpp",
         "generated/ops_1.cpp",
         "generated/ops_2.cpp",

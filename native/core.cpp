@@ -667,8 +667,11 @@ FN(Item) {
   GUARD("item") { return fromScalar(info.Env(), toTensor(info[0], "tensor").item()); } END_GUARD;
 }
 
+FN(EmptyCache) { return Napi::Number::New(info.Env(), static_cast<double>(EmptyAllocatorCache())); }
+
 FN(StatsFn) {
   Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("cachedBytes", Napi::Number::New(info.Env(), static_cast<double>(AllocatorCachedBytes())));
   o.Set("liveTensors", Napi::Number::New(info.Env(), static_cast<double>(stats().liveTensors.load())));
   o.Set("liveBytes", Napi::Number::New(info.Env(), static_cast<double>(stats().liveBytes.load())));
   return o;
@@ -695,6 +698,7 @@ static Napi::Value Trampoline(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallCachingAllocator();
   TensorWrap::Init(env, exports);
   GeneratorWrap::Init(env, exports);
   Entry fns[] = {
@@ -708,6 +712,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"manualSeed", ManualSeed},   {"getRngState", GetRngState},   {"setRngState", SetRngState},
       {"index", Index},             {"indexPut", IndexPut},         {"to", To},
       {"item", Item},               {"stats", StatsFn},             {"buildInfo", BuildInfo},
+      {"emptyCache", EmptyCache},
   };
   // Every hand-written function runs inside guard(), so no C++ exception can escape to N-API
   // (an escaped exception aborts the process). The table entry is the callback's data pointer.

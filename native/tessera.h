@@ -92,4 +92,9 @@ Napi::Value guard(const Napi::CallbackInfo& info, const char* op, const std::fun
 
 void RegisterGeneratedOps(Napi::Env env, Napi::Object exports);
 
+// allocator.cpp: caching CPU allocator for large blocks.
+void InstallCachingAllocator();
+size_t EmptyAllocatorCache();
+size_t AllocatorCachedBytes();
+
 }  // namespace tessera

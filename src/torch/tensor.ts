@@ -327,9 +327,17 @@ export function scope(): { escape<T extends Tensor>(t: T): T; [Symbol.dispose]()
   };
 }
 
-/** Live native tensor handles and the bytes they own (leak checks). */
-export function memoryStats(): { liveTensors: number; liveBytes: number; scopeDepth: number } {
+/**
+ * Live native tensor handles and the bytes they own (leak checks), and the bytes the caching
+ * allocator holds for reuse (TESSERA_CPU_CACHE_MB caps it, default 2048; 0 disables caching).
+ */
+export function memoryStats(): { liveTensors: number; liveBytes: number; cachedBytes: number; scopeDepth: number } {
   return { ...native.stats(), scopeDepth: scopes.length };
+}
+
+/** Returns the allocator's cached free blocks to the system; gives the bytes released. */
+export function emptyCache(): number {
+  return native.emptyCache();
 }
 
 // ---------------------------------------------------------------- autograd

@@ -1,0 +1,133 @@
+// A caching CPU allocator. Measured on this machine: inside Node, every freed multi-megabyte
+// tensor went back to the kernel, so the next step's tensor of the same size page-faulted all of
+// its memory again (an out-of-place add of 8 MB took 4.3 ms in Node against 1.1 ms in Python, with
+// ~2,000 page faults per op). Training repeats the same sizes every step, so keeping freed large
+// blocks for reuse — as PyTorch's CUDA allocator does — removes that cost. Small blocks go straight
+// to c10's allocator (malloc handles them well).
+#include "tessera.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace tessera {
+
+namespace {
+
+constexpr size_t kMinCached = 256 * 1024;  // below this, plain alloc_cpu/free_cpu
+
+// Rounds a size up so near-equal requests share blocks: 64 KiB granules up to 16 MiB, then 1 MiB.
+size_t roundSize(size_t n) {
+  const size_t g = n <= (16u << 20) ? (64u << 10) : (1u << 20);
+  return (n + g - 1) / g * g;
+}
+
+class CachingCPUAllocator final : public c10::Allocator {
+ public:
+  CachingCPUAllocator() {
+    const char* env = std::getenv("TESSERA_CPU_CACHE_MB");
+    limit_ = (env ? static_cast<size_t>(std::strtoull(env, nullptr, 10)) : 2048) << 20;
+  }
+
+  c10::DataPtr allocate(size_t n) const override {
+    if (n < kMinCached || limit_ == 0) {
+      void* p = c10::alloc_cpu(n);
+      return {p, p, &freeSmall, c10::Device(c10::DeviceType::CPU)};
+    }
+    const size_t size = roundSize(n);
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        cached_ -= size;
+      }
+    }
+    if (!p) {
+      p = c10::alloc_cpu(size);
+      std::lock_guard<std::mutex> lock(mu_);
+      live_[p] = size;
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      live_[p] = size;
+    }
+    return {p, p, &freeLarge, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &freeLarge; }
+
+  void release(void* p) {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = live_.find(p);
+    if (it == live_.end()) {  // not ours (cannot happen for blocks handed out here)
+      lock.unlock();
+      c10::free_cpu(p);
+      return;
+    }
+    const size_t size = it->second;
+    live_.erase(it);
+    if (cached_ + size > limit_) {
+      lock.unlock();
+      c10::free_cpu(p);
+      return;
+    }
+    free_[size].push_back(p);
+    cached_ += size;
+  }
+
+  size_t emptyCache() {
+    std::vector<void*> blocks;
+    size_t freed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& kv : free_)
+        for (void* p : kv.second) blocks.push_back(p);
+      free_.clear();
+      freed = cached_;
+      cached_ = 0;
+    }
+    for (void* p : blocks) c10::free_cpu(p);
+    return freed;
+  }
+
+  size_t cachedBytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cached_;
+  }
+
+ private:
+  static void freeSmall(void* p) { c10::free_cpu(p); }
+  static void freeLarge(void* p);
+
+  mutable std::mutex mu_;
+  mutable std::unordered_map<size_t, std::vector<void*>> free_;
+  mutable std::unordered_map<void*, size_t> live_;
+  mutable size_t cached_ = 0;
+  size_t limit_ = 0;
+};
+
+// Never destroyed: tensors may be freed during process teardown after static destructors run.
+CachingCPUAllocator& instance() {
+  static auto* a = new CachingCPUAllocator();
+  return *a;
+}
+
+void CachingCPUAllocator::freeLarge(void* p) { instance().release(p); }
+
+}  // namespace
+
+void InstallCachingAllocator() {
+  // Priority above c10's default registration, so at::empty and friends use it.
+  c10::SetAllocator(c10::DeviceType::CPU, &instance(), /*priority=*/10);
+}
+
+size_t EmptyAllocatorCache() { return instance().emptyCache(); }
+size_t AllocatorCachedBytes() { return instance().cachedBytes(); }
+
+}  // namespace tessera
