@@ -1,6 +1,7 @@
 // The subcommand registry: one import per command module, listed in `tessera --help` order.
 import type { Command } from '../command.js';
 import { command as doctor } from './doctor.js';
+import { command as demo } from './demo.js';
 import { command as trainTokenizer } from './train-tokenizer.js';
 import { command as evalTokenizer } from './eval-tokenizer.js';
 import { command as encode } from './encode.js';
@@ -11,4 +12,4 @@ import { command as importTaming } from './import-taming.js';
 import { command as importMovq } from './import-movq.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: readonly Command<any>[] = [doctor, trainTokenizer, evalTokenizer, encode, decode, reconstruct, info, importTaming, importMovq];
+export const commands: readonly Command<any>[] = [demo, doctor, trainTokenizer, evalTokenizer, encode, decode, reconstruct, info, importTaming, importMovq];
