@@ -1,5 +1,5 @@
 // `tessera demo`: the README's main job. Trains a small VQ-VAE tokenizer on the bundled MNIST digits
-// (about a minute on 2 cores), then shows what a tokenizer does: a reconstruction grid, one digit
+// (500 steps), then shows what a tokenizer does: a reconstruction grid, one digit
 // as token ids and back, and the run's loss curve — all written to ./tessera-demo/.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
