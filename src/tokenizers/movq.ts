@@ -10,10 +10,8 @@
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Module, Conv2d, GroupNorm } from '../nn/index.js';
-import { createQuantizer, type Quantizer } from '../quantize/index.js';
-import { Encoder, Decoder, Normalize, downsampleFactor } from './blocks.js';
-import { ConvTokenizer } from './base.js';
-import { resolveVQGANConfig, type VQGANConfig, type VQGANConfigInput } from './vqgan.js';
+import { Normalize } from './blocks.js';
+import { TamingVQModel, resolveVQGANConfig, type VQGANConfig, type VQGANConfigInput } from './vqgan.js';
 
 /**
  * MoVQ's spatially conditional normalization: GroupNorm(f)·conv_y(zq') + conv_b(zq'), where zq' is
@@ -56,43 +54,20 @@ export interface MoVQConfigInput extends VQGANConfigInput {
   addConv?: boolean;
 }
 
-export class MoVQ extends ConvTokenizer {
+export class MoVQ extends TamingVQModel {
   readonly kind = 'movq' as const;
   readonly config: MoVQConfig;
-  readonly downsample: number;
-  readonly inChannels: number;
-  readonly encoder: Encoder;
-  readonly decoder: Decoder;
-  readonly quantize: Quantizer;
-  readonly quant_conv: Conv2d;
-  readonly post_quant_conv: Conv2d;
 
   constructor(config: MoVQConfigInput) {
-    super();
     const base = resolveVQGANConfig(config, 'MoVQ', ['addConv']);
     const addConv = config.addConv ?? false;
     if (typeof addConv !== 'boolean') throw new Error('MoVQ: addConv must be a boolean');
+    super(base, (c) => new SpatialNorm(c, base.embedDim, { addConv }));
     this.config = { ...base, addConv };
-    const { ddconfig: dd, embedDim } = this.config;
-    this.downsample = downsampleFactor(dd);
-    this.inChannels = dd.inChannels;
-    this.encoder = this.add('encoder', new Encoder(dd));
-    this.decoder = this.add('decoder', new Decoder(dd, { norm: (c) => new SpatialNorm(c, embedDim, { addConv }) }));
-    this.quantize = this.add('quantize', createQuantizer(this.config.quantizer));
-    this.quant_conv = this.add('quant_conv', new Conv2d(dd.zChannels, embedDim, 1));
-    this.post_quant_conv = this.add('post_quant_conv', new Conv2d(embedDim, dd.zChannels, 1));
-  }
-
-  encodeLatent(images: Tensor): Tensor {
-    return this.quant_conv.forward(this.encoder.forward(images));
   }
 
   /** The decoder sees post_quant_conv(zq) as input and zq itself in every SpatialNorm. */
   decodeLatent(zq: Tensor): Tensor {
     return this.decoder.forward(this.post_quant_conv.forward(zq), zq);
-  }
-
-  lastLayerWeight(): Tensor {
-    return this.decoder.conv_out.weight;
   }
 }

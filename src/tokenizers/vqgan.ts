@@ -6,7 +6,7 @@
 import type { Tensor } from '../torch/index.js';
 import { Conv2d } from '../nn/index.js';
 import { createQuantizer, type Quantizer, type QuantizerConfig } from '../quantize/index.js';
-import { Encoder, Decoder, resolveDDConfig, downsampleFactor, type DDConfig, type DDConfigInput } from './blocks.js';
+import { Encoder, Decoder, resolveDDConfig, downsampleFactor, type DDConfig, type DDConfigInput, type NormFactory } from './blocks.js';
 import { ConvTokenizer, resolveQuantizer, checkPositiveInt, type QuantizerSpec } from './base.js';
 
 export interface VQGANConfig {
@@ -36,27 +36,28 @@ export function resolveVQGANConfig(c: VQGANConfigInput, who: string, extraKeys: 
   return { ddconfig, embedDim, quantizer: resolveQuantizer(c.quantizer, embedDim, who) };
 }
 
-export class VQGAN extends ConvTokenizer {
-  readonly kind = 'vqgan' as const;
-  readonly config: VQGANConfig;
+/**
+ * taming's VQModel layout — encoder → quant_conv → quantize → post_quant_conv → decoder, registered
+ * in that attribute order so state-dict keys come out as upstream. VQGAN and MoVQ differ only in the
+ * decoder's normalization and in what the decoder is given, so both build on this.
+ */
+export abstract class TamingVQModel extends ConvTokenizer {
   readonly downsample: number;
   readonly inChannels: number;
-  // Registered in taming's attribute order, so state-dict keys come out in the same order.
   readonly encoder: Encoder;
   readonly decoder: Decoder;
   readonly quantize: Quantizer;
   readonly quant_conv: Conv2d;
   readonly post_quant_conv: Conv2d;
 
-  constructor(config: VQGANConfigInput) {
+  protected constructor(config: VQGANConfig, decoderNorm?: NormFactory) {
     super();
-    this.config = resolveVQGANConfig(config, 'VQGAN');
-    const { ddconfig: dd, embedDim } = this.config;
+    const { ddconfig: dd, embedDim } = config;
     this.downsample = downsampleFactor(dd);
     this.inChannels = dd.inChannels;
     this.encoder = this.add('encoder', new Encoder(dd));
-    this.decoder = this.add('decoder', new Decoder(dd));
-    this.quantize = this.add('quantize', createQuantizer(this.config.quantizer));
+    this.decoder = this.add('decoder', new Decoder(dd, decoderNorm ? { norm: decoderNorm } : {}));
+    this.quantize = this.add('quantize', createQuantizer(config.quantizer));
     this.quant_conv = this.add('quant_conv', new Conv2d(dd.zChannels, embedDim, 1));
     this.post_quant_conv = this.add('post_quant_conv', new Conv2d(embedDim, dd.zChannels, 1));
   }
@@ -65,11 +66,22 @@ export class VQGAN extends ConvTokenizer {
     return this.quant_conv.forward(this.encoder.forward(images));
   }
 
-  decodeLatent(zq: Tensor): Tensor {
-    return this.decoder.forward(this.post_quant_conv.forward(zq));
-  }
-
   lastLayerWeight(): Tensor {
     return this.decoder.conv_out.weight;
+  }
+}
+
+export class VQGAN extends TamingVQModel {
+  readonly kind = 'vqgan' as const;
+  readonly config: VQGANConfig;
+
+  constructor(config: VQGANConfigInput) {
+    const resolved = resolveVQGANConfig(config, 'VQGAN');
+    super(resolved);
+    this.config = resolved;
+  }
+
+  decodeLatent(zq: Tensor): Tensor {
+    return this.decoder.forward(this.post_quant_conv.forward(zq));
   }
 }
