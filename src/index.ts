@@ -9,4 +9,5 @@ export * as data from './data/index.js';
 export * as quantize from './quantize/index.js';
 export * as tokenizers from './tokenizers/index.js';
 export * as losses from './losses/index.js';
-export * as metrics from './metrics/image.js';
+export * as metrics from './metrics/index.js';
+export * as priors from './priors/index.js';

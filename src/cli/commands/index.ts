@@ -4,6 +4,12 @@ import { command as doctor } from './doctor.js';
 import { command as demo } from './demo.js';
 import { command as trainTokenizer } from './train-tokenizer.js';
 import { command as evalTokenizer } from './eval-tokenizer.js';
+import { command as evalFid } from './eval-fid.js';
+import { command as trainClassifier } from './train-classifier.js';
+import { command as trainPrior } from './train-prior.js';
+import { command as sample } from './sample.js';
+import { command as inpaint } from './inpaint.js';
+import { command as outpaint } from './outpaint.js';
 import { command as encode } from './encode.js';
 import { command as decode } from './decode.js';
 import { command as reconstruct } from './reconstruct.js';
@@ -12,4 +18,4 @@ import { command as importTaming } from './import-taming.js';
 import { command as importMovq } from './import-movq.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: readonly Command<any>[] = [demo, doctor, trainTokenizer, evalTokenizer, encode, decode, reconstruct, info, importTaming, importMovq];
+export const commands: readonly Command<any>[] = [demo, doctor, trainTokenizer, trainPrior, sample, inpaint, outpaint, evalTokenizer, evalFid, trainClassifier, encode, decode, reconstruct, info, importTaming, importMovq];

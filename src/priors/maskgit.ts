@@ -1,0 +1,232 @@
+// MaskGIT (REFERENCE §6): a bidirectional transformer that predicts masked tokens, decoded in a few
+// parallel steps — sample every masked token, keep the confident ones, re-mask the rest.
+//
+// Ids: codes [0, K), [MASK] = K, classes [K + 1, K + 1 + C), null class K + 1 + C (unconditional
+// models and classifier-free guidance). The ranges are disjoint and the head predicts codes only.
+//
+// Multichannel tokens (MoVQ, h×w×c): the sequence has one slot per POSITION (1 + h·w long). A
+// position's input is the sum of its c token embeddings, each plus a learned per-channel
+// embedding; c heads predict the c channels. Masking and decoding work per channel token (a
+// position can have some channels known and others masked), as the MoVQ paper masks per channel.
+// Flat sequences are [B, h·w·c], channels innermost, like the tokenizer's [B, h, w, c].
+import * as T from '../torch/index.js';
+import type { Tensor, Generator } from '../torch/index.js';
+import { Module, Embedding, Linear, init } from '../nn/index.js';
+import { Transformer, checkTransformerConfig, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
+import { guide, filterLogits, sampleCategorical, gumbel, maskRatio, checkSamplingOptions, checkSchedule, type MaskSchedule, type SamplingOptions } from './sampling.js';
+import { checkPriorShape, classIds, type PriorShape } from './common.js';
+
+export interface MaskGITConfig extends TransformerConfig, PriorShape {
+  /** Share of training examples whose class is replaced by the null class (enables --cfg). */
+  classDropout?: number;
+  /** Label smoothing of the masked-token cross-entropy (default 0.1). */
+  labelSmoothing?: number;
+  /** Schedule the training mask ratio is drawn from (default cosine). */
+  trainSchedule?: MaskSchedule;
+  /** 'learned' (default) or fixed 2-D sin-cos position embeddings. */
+  positions?: 'learned' | 'sincos2d';
+}
+
+export interface MaskGITDecodeOptions extends SamplingOptions {
+  /** One class id (or null) per image. */
+  classes?: readonly (number | null)[];
+  batch?: number;
+  /** Start tokens [B, N]: codes where known, `maskId` where to generate (default: all masked). */
+  tokens?: Tensor;
+  /** Total steps T (default 8). */
+  steps?: number;
+  /** First step s to run (editing/inpainting starts later, e.g. 2 of 12; default 0). */
+  startStep?: number;
+  schedule?: MaskSchedule;
+  /** τ: Gumbel noise on the confidences, scaled by τ(1 − r) each step (default 4.5). */
+  choiceTemperature?: number;
+  /** Classifier-free guidance scale (1 = conditional). */
+  cfg?: number;
+  generator?: Generator;
+  /** Called after each step with the number of still-masked tokens per image. */
+  onStep?: (info: { step: number; masked: number[] }) => void;
+}
+
+export class MaskGIT extends Module {
+  readonly kind = 'maskgit' as const;
+  readonly config: Required<Omit<MaskGITConfig, 'mlpRatio' | 'dropout'>> & TransformerConfig;
+  /** Positions h·w and tokens N = h·w·c per image. */
+  readonly positions: number;
+  readonly seqLen: number;
+  readonly maskId: number;
+  readonly nullId: number;
+  readonly tokEmb: Embedding;
+  /** Per-channel embedding added to each channel token (multichannel only). */
+  readonly chanEmb: Tensor | null;
+  readonly posEmb: Tensor;
+  readonly transformer: Transformer;
+  readonly head: Linear;
+
+  constructor(cfg: MaskGITConfig) {
+    super();
+    checkTransformerConfig(cfg, 'MaskGIT');
+    checkPriorShape(cfg, 'MaskGIT');
+    const classDropout = cfg.classDropout ?? 0;
+    if (!(classDropout >= 0 && classDropout < 1)) throw new Error(`MaskGIT: classDropout must be in [0, 1), got ${classDropout}`);
+    const labelSmoothing = cfg.labelSmoothing ?? 0.1;
+    if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new Error(`MaskGIT: labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
+    const positions = cfg.positions ?? 'learned';
+    if (positions !== 'learned' && positions !== 'sincos2d') throw new Error(`MaskGIT: positions must be 'learned' or 'sincos2d', got '${String(positions)}'`);
+    this.config = { ...cfg, classDropout, labelSmoothing, positions, trainSchedule: checkSchedule(cfg.trainSchedule ?? 'cosine') };
+    const [h, w] = cfg.grid;
+    const c = cfg.tokensPerPosition;
+    const k = cfg.codebookSize;
+    this.positions = h * w;
+    this.seqLen = h * w * c;
+    this.maskId = k;
+    this.nullId = k + 1 + cfg.numClasses;
+    this.tokEmb = this.add('tok_emb', new Embedding(k + 1 + cfg.numClasses + 1, cfg.dim));
+    this.chanEmb = c > 1 ? this.param('chan_emb', T.zeros([c, cfg.dim])) : null;
+    if (positions === 'learned') {
+      this.posEmb = this.param('pos_emb', T.zeros([1 + this.positions, cfg.dim]));
+    } else {
+      // The class slot gets a zero position code; the grid gets 2-D sin-cos.
+      this.posEmb = this.buffer('pos_emb', T.cat([T.zeros([1, cfg.dim]), sincos2d(h, w, cfg.dim)]), { persistent: false });
+    }
+    this.transformer = this.add('transformer', new Transformer(cfg));
+    this.head = this.add('head', new Linear(cfg.dim, c * k));
+    initTransformerWeights(this);
+    T.noGrad(() => {
+      init.normal_(this.tokEmb.weight, 0, 0.02);
+      if (this.chanEmb) init.normal_(this.chanEmb, 0, 0.02);
+      if (positions === 'learned') init.normal_(this.posEmb, 0, 0.02);
+    });
+  }
+
+  get conditional(): boolean {
+    return this.config.numClasses > 0;
+  }
+
+  prefixIds(classes: readonly (number | null)[]): Tensor {
+    return classIds(classes, this.config.numClasses, this.config.codebookSize + 1, this.nullId, 'MaskGIT');
+  }
+
+  /** tokens [B, N] (codes or maskId), prefix ids [B] → code logits [B, N, K]. */
+  forward(tokens: Tensor, prefix: Tensor): Tensor {
+    const b = tokens.size(0);
+    if (tokens.shape.length !== 2 || tokens.size(1) !== this.seqLen) {
+      throw new Error(`MaskGIT.forward: expected tokens [B, ${this.seqLen}], got [${tokens.shape.join(', ')}]`);
+    }
+    const c = this.config.tokensPerPosition;
+    const d = this.config.dim;
+    let x = this.tokEmb.forward(tokens); // [B, N, D]
+    if (this.chanEmb) x = x.view([b, this.positions, c, d]).add(this.chanEmb).sum([2]);
+    x = T.cat([this.tokEmb.forward(prefix).unsqueeze(1), x], 1).add(this.posEmb);
+    const hid = this.transformer.forward(x, { causal: false }).narrow(1, 1, this.positions);
+    // [B, P, c·K] → [B, P·c, K]: channel heads in the same order as the flat tokens.
+    return this.head.forward(hid).reshape([b, this.seqLen, this.config.codebookSize]);
+  }
+
+  /**
+   * Masks a schedule-drawn share of each sequence: ratio = schedule(r), r ~ U(0, 1), at least one
+   * token. Returns the boolean mask [B, N] (true = masked).
+   */
+  sampleTrainingMask(b: number, generator?: Generator): Tensor {
+    const n = this.seqLen;
+    const r = T.rand([b], generator ?? null).toArray();
+    const counts = r.map((v) => Math.max(1, Math.ceil(maskRatio(this.config.trainSchedule, v, n) * n)));
+    // A random order per row; the first `count` positions in it are masked.
+    const rank = T.rand([b, n], generator ?? null).argsort(-1).argsort(-1);
+    return rank.lt(T.tensor(counts, { dtype: 'int64' }).unsqueeze(1));
+  }
+
+  /** Training loss: label-smoothed cross-entropy on the masked tokens only. */
+  loss(tokens: Tensor, classes: Tensor | null, generator?: Generator): Tensor {
+    const b = tokens.size(0);
+    const mask = this.sampleTrainingMask(b, generator);
+    const input = T.where(mask, T.full([b, this.seqLen], this.maskId, { dtype: 'int64' }), tokens);
+    const prefix = this.#trainingPrefix(b, classes, generator);
+    const logits = this.forward(input, prefix);
+    const k = this.config.codebookSize;
+    const ce = T.crossEntropy(logits.reshape([-1, k]), tokens.reshape([-1]), null, 'none', -100, this.config.labelSmoothing);
+    const m = mask.reshape([-1]).to('float32');
+    return ce.mul(m).sum().div(m.sum());
+  }
+
+  #trainingPrefix(b: number, classes: Tensor | null, generator?: Generator): Tensor {
+    if (!this.conditional || classes === null) return T.full([b], this.nullId, { dtype: 'int64' });
+    const ids = classes.add(this.config.codebookSize + 1);
+    if (this.config.classDropout === 0 || !this.training) return ids;
+    const drop = T.rand([b], generator ?? null).lt(this.config.classDropout);
+    return T.where(drop, T.full([b], this.nullId, { dtype: 'int64' }), ids);
+  }
+
+  /**
+   * Iterative parallel decoding (REFERENCE §6). Every masked token of `tokens` is filled; known
+   * tokens are never changed. Returns [B, N] codes.
+   */
+  generate(o: MaskGITDecodeOptions = {}): Tensor {
+    checkSamplingOptions(o);
+    const steps = o.steps ?? 8;
+    const start = o.startStep ?? 0;
+    if (!Number.isInteger(steps) || steps < 1) throw new Error(`MaskGIT: steps must be a positive integer, got ${steps}`);
+    if (!Number.isInteger(start) || start < 0 || start >= steps) throw new Error(`MaskGIT: startStep must be in [0, ${steps - 1}], got ${start}`);
+    const schedule = checkSchedule(o.schedule ?? 'cosine');
+    const tau = o.choiceTemperature ?? 4.5;
+    const classes = o.classes ?? Array.from({ length: o.tokens?.size(0) ?? o.batch ?? 1 }, () => null);
+    const b = classes.length;
+    const n = this.seqLen;
+    const k = this.config.codebookSize;
+    // Any cfg (even 1) runs the doubled batch, so cfg 1 is checkably the same as no guidance.
+    const cfg = o.cfg ?? 1;
+    const guided = o.cfg !== undefined;
+    if (guided && !this.conditional) throw new Error('MaskGIT: classifier-free guidance needs a class-conditional model');
+    if (cfg !== 1 && this.config.classDropout === 0) {
+      throw new Error('MaskGIT: classifier-free guidance needs a class-conditional model trained with class dropout (classDropout > 0)');
+    }
+    if (o.tokens) {
+      const s = o.tokens.shape;
+      if (s.length !== 2 || s[0] !== b || s[1] !== n || o.tokens.dtype !== 'int64') {
+        throw new Error(`MaskGIT.generate: tokens must be int64 [${b}, ${n}], got ${o.tokens.dtype} [${s.join(', ')}]`);
+      }
+      const bad = T.tidy(() => o.tokens!.lt(0).logicalOr(o.tokens!.gt(k)).any().item());
+      if (bad) throw new Error(`MaskGIT.generate: tokens must be codes in [0, ${k}) or the mask id ${k}`);
+    }
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      return T.noGrad(() =>
+        T.tidy(() => {
+          let prefix = this.prefixIds(classes);
+          if (guided) prefix = T.cat([prefix, T.full([b], this.nullId, { dtype: 'int64' })]);
+          let cur = o.tokens ? o.tokens.clone() : T.full([b, n], this.maskId, { dtype: 'int64' });
+          const n0 = cur.eq(this.maskId).sum([1]).toArray(); // masked at the start, per image
+          for (let s = start; s < steps; s++) {
+            const next = T.tidy(() => {
+              const unknown = cur.eq(this.maskId);
+              const maskedNow = unknown.sum([1]).toArray();
+              if (maskedNow.every((m) => m === 0)) return { done: true, tokens: cur.clone() };
+              let logits = this.forward(guided ? T.cat([cur, cur]) : cur, prefix);
+              if (guided) logits = guide(logits, cfg);
+              logits = filterLogits(logits, o);
+              const sampled = T.where(unknown, sampleCategorical(logits, o.generator), cur);
+              if (s === steps - 1) return { done: true, tokens: sampled };
+              // Confidence: log-probability of the sampled token; known tokens can't be re-masked.
+              const logp = logits.logSoftmax(-1).gather(-1, sampled.unsqueeze(-1)).squeezeDim(-1);
+              const r = (s + 1) / steps;
+              const ratio = maskRatio(schedule, r, n);
+              const conf = T.where(unknown, logp, Infinity).add(gumbel([b, n], o.generator).mul(tau * (1 - r)));
+              const maskLen = maskedNow.map((m, i) => (m === 0 ? 0 : Math.max(1, Math.min(m - 1, Math.floor(n0[i]! * ratio)))));
+              // Re-mask the maskLen least confident tokens of each image.
+              const rank = conf.argsort(-1).argsort(-1);
+              const remask = rank.lt(T.tensor(maskLen, { dtype: 'int64' }).unsqueeze(1));
+              return { done: false, tokens: T.where(remask, this.maskId, sampled) };
+            });
+            cur.dispose();
+            cur = next.tokens;
+            o.onStep?.({ step: s, masked: T.tidy(() => cur.eq(this.maskId).sum([1]).toArray()) });
+            if (next.done) break;
+          }
+          return cur;
+        }),
+      );
+    } finally {
+      this.train(wasTraining);
+    }
+  }
+}
