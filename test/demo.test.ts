@@ -1,28 +1,44 @@
-// `tessera demo` (the README's main job) writes what it promises.
+// `tessera demo` (the README's main job) writes what it promises, from the shipped models.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { repoRoot } from './helpers.js';
 
-test('tessera demo writes reconstructions, a token round trip and a model file', () => {
+test('tessera demo writes sample grids, an inpainting example and reconstructions', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-demo-'));
   try {
-    const r = spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'demo', '--out', dir, '--steps', '20'], {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'demo', '--out', dir], {
       encoding: 'utf8',
       env: { ...process.env, TESSERA_CACHE: join(dir, 'cache') },
     });
     assert.equal(r.status, 0, r.stderr);
-    for (const f of ['reconstructions.png', 'digit.png', 'digit.decoded.png', 'digit.tokens.json', 'run/model.safetensors', 'run/loss.svg']) {
+    const files = ['samples-mnist-maskgit.png', 'samples-mnist-ar.png', 'samples-emoji-maskgit.png', 'inpaint-mnist.png', 'reconstructions-mnist.png', 'reconstructions-emoji.png'];
+    for (const f of files) {
       assert.ok(existsSync(join(dir, f)), `missing ${f}`);
+      assert.match(r.stdout, new RegExp(f.replace('.', '\\.')));
     }
-    const tokens = JSON.parse(readFileSync(join(dir, 'digit.tokens.json'), 'utf8')) as { shape: number[]; indices: number[] };
-    assert.deepEqual(tokens.shape, [7, 7]);
-    assert.equal(tokens.indices.length, 49);
-    assert.ok(tokens.indices.every((i) => Number.isInteger(i) && i >= 0 && i < 512));
-    assert.match(r.stdout, /held-out digits: PSNR [\d.]+ dB/);
+    // One row of 8 samples per digit (28 px + 2 px padding per cell).
+    const m = await sharp(join(dir, 'samples-mnist-maskgit.png')).metadata();
+    assert.equal(m.width, 8 * 30 + 2);
+    assert.equal(m.height, 10 * 30 + 2);
+    const inp = await sharp(join(dir, 'inpaint-mnist.png')).metadata();
+    assert.equal(inp.height, 3 * 30 + 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('tessera demo names the missing models instead of failing obscurely', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-demo-'));
+  try {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'demo', '--out', dir, '--models', dir], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /missing in .*: mnist-maskgit\.safetensors, mnist-ar\.safetensors, emoji-maskgit\.safetensors/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,16 +8,11 @@
 import * as T from '../torch/index.js';
 import type { Tensor, Generator } from '../torch/index.js';
 import { Module, Embedding, Linear, init } from '../nn/index.js';
-import { Transformer, KVCache, checkTransformerConfig, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
+import { Transformer, KVCache, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
 import { guide, filterLogits, sampleCategorical, checkSamplingOptions, type SamplingOptions } from './sampling.js';
-import { checkPriorShape, classIds, type PriorShape } from './common.js';
+import { classIds, resolvePriorOptions, trainingPrefix, type PriorOptions, type PriorShape } from './common.js';
 
-export interface ARPriorConfig extends TransformerConfig, PriorShape {
-  /** Share of training examples whose class is replaced by the null class (enables --cfg). */
-  classDropout?: number;
-  /** 'learned' (default) or fixed 2-D sin-cos position embeddings. */
-  positions?: 'learned' | 'sincos2d';
-}
+export interface ARPriorConfig extends TransformerConfig, PriorShape, PriorOptions {}
 
 export interface ARSampleOptions extends SamplingOptions {
   /** One class id per image; null or omitted for an unconditional model (or the null class). */
@@ -46,12 +41,7 @@ export class ARPrior extends Module {
 
   constructor(cfg: ARPriorConfig) {
     super();
-    checkTransformerConfig(cfg, 'ARPrior');
-    checkPriorShape(cfg, 'ARPrior');
-    const classDropout = cfg.classDropout ?? 0;
-    if (!(classDropout >= 0 && classDropout < 1)) throw new Error(`ARPrior: classDropout must be in [0, 1), got ${classDropout}`);
-    const positions = cfg.positions ?? 'learned';
-    if (positions !== 'learned' && positions !== 'sincos2d') throw new Error(`ARPrior: positions must be 'learned' or 'sincos2d', got '${String(positions)}'`);
+    const { classDropout, positions } = resolvePriorOptions(cfg, 'ARPrior');
     this.config = { ...cfg, classDropout, positions };
     const [h, w] = cfg.grid;
     const c = cfg.tokensPerPosition;
@@ -103,18 +93,12 @@ export class ARPrior extends Module {
 
   /** Training loss: cross-entropy of every token; classes are dropped to the null class at classDropout. */
   loss(tokens: Tensor, classes: Tensor | null, generator?: Generator): Tensor {
-    const prefix = this.#trainingPrefix(tokens.size(0), classes, generator);
+    const c = this.config;
+    const prefix = trainingPrefix(tokens.size(0), classes, { numClasses: c.numClasses, offset: c.codebookSize, nullId: this.nullId, classDropout: c.classDropout, training: this.training }, generator);
     const logits = this.forward(tokens, prefix);
     return T.crossEntropy(logits.reshape([-1, this.config.codebookSize]), tokens.reshape([-1]));
   }
 
-  #trainingPrefix(b: number, classes: Tensor | null, generator?: Generator): Tensor {
-    if (!this.conditional || classes === null) return T.full([b], this.nullId, { dtype: 'int64' });
-    const ids = classes.add(this.config.codebookSize);
-    if (this.config.classDropout === 0 || !this.training) return ids;
-    const drop = T.rand([b], generator ?? null).lt(this.config.classDropout);
-    return T.where(drop, T.full([b], this.nullId, { dtype: 'int64' }), ids);
-  }
 
   /** Samples token sequences [B, N] in raster order. */
   sample(o: ARSampleOptions = {}): Tensor {

@@ -1,7 +1,8 @@
 // What every prior knows about the tokens it models, and conversions between the tokenizer's
 // index grids and the priors' flat sequences.
 import * as T from '../torch/index.js';
-import type { Tensor } from '../torch/index.js';
+import type { Tensor, Generator } from '../torch/index.js';
+import { checkTransformerConfig, type TransformerConfig } from './transformer.js';
 
 export interface PriorShape {
   /** Codebook entries K of the tokenizer. */
@@ -46,4 +47,40 @@ export function unflattenTokens(seq: Tensor, shape: PriorShape): Tensor {
   const [h, w] = shape.grid;
   const c = shape.tokensPerPosition;
   return seq.reshape(c === 1 ? [seq.size(0), h, w] : [seq.size(0), h, w, c]);
+}
+
+/** Options both priors take on top of their token shape. */
+export interface PriorOptions {
+  /** Share of training examples whose class is replaced by the null class (enables --cfg). */
+  classDropout?: number;
+  /** 'learned' (default) or fixed 2-D sin-cos position embeddings. */
+  positions?: 'learned' | 'sincos2d';
+}
+
+/** Validates a prior's whole config and fills the shared defaults. */
+export function resolvePriorOptions(cfg: TransformerConfig & PriorShape & PriorOptions, who: string): Required<PriorOptions> {
+  checkTransformerConfig(cfg, who);
+  checkPriorShape(cfg, who);
+  const classDropout = cfg.classDropout ?? 0;
+  if (!(classDropout >= 0 && classDropout < 1)) throw new Error(`${who}: classDropout must be in [0, 1), got ${classDropout}`);
+  const positions = cfg.positions ?? 'learned';
+  if (positions !== 'learned' && positions !== 'sincos2d') throw new Error(`${who}: positions must be 'learned' or 'sincos2d', got '${String(positions)}'`);
+  return { classDropout, positions };
+}
+
+/**
+ * Prefix ids for a training batch: `offset + class`, each replaced by the null id with probability
+ * classDropout while training (classifier-free guidance), or all null for unconditional training.
+ */
+export function trainingPrefix(
+  b: number,
+  classes: Tensor | null,
+  p: { numClasses: number; offset: number; nullId: number; classDropout: number; training: boolean },
+  generator?: Generator,
+): Tensor {
+  const nulls = T.full([b], p.nullId, { dtype: 'int64' });
+  if (p.numClasses === 0 || classes === null) return nulls;
+  const ids = classes.add(p.offset);
+  if (p.classDropout === 0 || !p.training) return ids;
+  return T.where(T.rand([b], generator ?? null).lt(p.classDropout), nulls, ids);
 }

@@ -12,19 +12,15 @@
 import * as T from '../torch/index.js';
 import type { Tensor, Generator } from '../torch/index.js';
 import { Module, Embedding, Linear, init } from '../nn/index.js';
-import { Transformer, checkTransformerConfig, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
+import { Transformer, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
 import { guide, filterLogits, sampleCategorical, gumbel, maskRatio, checkSamplingOptions, checkSchedule, type MaskSchedule, type SamplingOptions } from './sampling.js';
-import { checkPriorShape, classIds, type PriorShape } from './common.js';
+import { classIds, resolvePriorOptions, trainingPrefix, type PriorOptions, type PriorShape } from './common.js';
 
-export interface MaskGITConfig extends TransformerConfig, PriorShape {
-  /** Share of training examples whose class is replaced by the null class (enables --cfg). */
-  classDropout?: number;
+export interface MaskGITConfig extends TransformerConfig, PriorShape, PriorOptions {
   /** Label smoothing of the masked-token cross-entropy (default 0.1). */
   labelSmoothing?: number;
   /** Schedule the training mask ratio is drawn from (default cosine). */
   trainSchedule?: MaskSchedule;
-  /** 'learned' (default) or fixed 2-D sin-cos position embeddings. */
-  positions?: 'learned' | 'sincos2d';
 }
 
 export interface MaskGITDecodeOptions extends SamplingOptions {
@@ -64,14 +60,9 @@ export class MaskGIT extends Module {
 
   constructor(cfg: MaskGITConfig) {
     super();
-    checkTransformerConfig(cfg, 'MaskGIT');
-    checkPriorShape(cfg, 'MaskGIT');
-    const classDropout = cfg.classDropout ?? 0;
-    if (!(classDropout >= 0 && classDropout < 1)) throw new Error(`MaskGIT: classDropout must be in [0, 1), got ${classDropout}`);
+    const { classDropout, positions } = resolvePriorOptions(cfg, 'MaskGIT');
     const labelSmoothing = cfg.labelSmoothing ?? 0.1;
     if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new Error(`MaskGIT: labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
-    const positions = cfg.positions ?? 'learned';
-    if (positions !== 'learned' && positions !== 'sincos2d') throw new Error(`MaskGIT: positions must be 'learned' or 'sincos2d', got '${String(positions)}'`);
     this.config = { ...cfg, classDropout, labelSmoothing, positions, trainSchedule: checkSchedule(cfg.trainSchedule ?? 'cosine') };
     const [h, w] = cfg.grid;
     const c = cfg.tokensPerPosition;
@@ -140,7 +131,8 @@ export class MaskGIT extends Module {
     const b = tokens.size(0);
     const mask = this.sampleTrainingMask(b, generator);
     const input = T.where(mask, T.full([b, this.seqLen], this.maskId, { dtype: 'int64' }), tokens);
-    const prefix = this.#trainingPrefix(b, classes, generator);
+    const c = this.config;
+    const prefix = trainingPrefix(b, classes, { numClasses: c.numClasses, offset: c.codebookSize + 1, nullId: this.nullId, classDropout: c.classDropout, training: this.training }, generator);
     const logits = this.forward(input, prefix);
     const k = this.config.codebookSize;
     const ce = T.crossEntropy(logits.reshape([-1, k]), tokens.reshape([-1]), null, 'none', -100, this.config.labelSmoothing);
@@ -148,13 +140,6 @@ export class MaskGIT extends Module {
     return ce.mul(m).sum().div(m.sum());
   }
 
-  #trainingPrefix(b: number, classes: Tensor | null, generator?: Generator): Tensor {
-    if (!this.conditional || classes === null) return T.full([b], this.nullId, { dtype: 'int64' });
-    const ids = classes.add(this.config.codebookSize + 1);
-    if (this.config.classDropout === 0 || !this.training) return ids;
-    const drop = T.rand([b], generator ?? null).lt(this.config.classDropout);
-    return T.where(drop, T.full([b], this.nullId, { dtype: 'int64' }), ids);
-  }
 
   /**
    * Iterative parallel decoding (REFERENCE §6). Every masked token of `tokens` is filled; known

@@ -106,18 +106,7 @@ export class PriorModel {
       const ar: ARSampleOptions = { classes, batch: o.batch, temperature: o.temperature, topK: o.topK, topP: o.topP, cfg: o.cfg, generator: o.generator, cache: o.cache };
       return this.prior.sample(ar);
     }
-    return this.prior.generate({
-      classes,
-      batch: o.batch,
-      temperature: o.temperature,
-      topK: o.topK,
-      topP: o.topP,
-      cfg: o.cfg,
-      generator: o.generator,
-      steps: o.steps,
-      schedule: o.schedule,
-      choiceTemperature: o.choiceTemperature,
-    });
+    return this.prior.generate({ ...maskgitOptions(o), classes, batch: o.batch });
   }
 
   /** Token sequences [B, N] → images [B, C, H, W] in [-1, 1]. */
@@ -163,19 +152,7 @@ export class PriorModel {
         if (c > 1) m = m.unsqueeze(-1).expand([1, m.size(1), c]).reshape([1, -1]);
         const tokens = T.where(m, prior.maskId, known);
         const cls = o.class === undefined || o.class === null ? null : this.classIndex(o.class);
-        const out = prior.generate({
-          tokens,
-          classes: [cls],
-          steps,
-          startStep: start,
-          temperature: o.temperature,
-          topK: o.topK,
-          topP: o.topP,
-          cfg: o.cfg,
-          generator: o.generator,
-          schedule: o.schedule,
-          choiceTemperature: o.choiceTemperature,
-        });
+        const out = prior.generate({ ...maskgitOptions(o), tokens, classes: [cls], steps, startStep: start });
         const decoded = this.decode(out);
         const soft = softMask(pix, o.band ?? Math.max(1, Math.round(f / 2)));
         return { image: blend(image, decoded, soft), tokenMask };
@@ -233,18 +210,7 @@ export class PriorModel {
           for (let y = y0; y < y0 + gh; y++) for (let x = x0; x < x0 + gw; x++) for (let k = 0; k < c; k++) win.push(known(y, x) ? canvas[(y * cw + x) * c + k]! : prior.maskId);
           const filled = T.tidy(() =>
             prior
-              .generate({
-                tokens: T.tensor(win, { dtype: 'int64' }).unsqueeze(0),
-                classes: [cls],
-                steps: o.steps ?? 12,
-                temperature: o.temperature,
-                topK: o.topK,
-                topP: o.topP,
-                cfg: o.cfg,
-                generator: o.generator,
-                schedule: o.schedule,
-                choiceTemperature: o.choiceTemperature,
-              })
+              .generate({ ...maskgitOptions(o), tokens: T.tensor(win, { dtype: 'int64' }).unsqueeze(0), classes: [cls], steps: o.steps ?? 12 })
               .toArray(),
           );
           let i = 0;
@@ -308,6 +274,12 @@ export class PriorModel {
     this.prior.dispose();
     this.tokenizer.dispose();
   }
+}
+
+/** The MaskGIT decoding options carried by GenerateOptions. */
+function maskgitOptions(o: GenerateOptions): MaskGITDecodeOptions {
+  const { temperature, topK, topP, cfg, generator, steps, schedule, choiceTemperature } = o;
+  return { temperature, topK, topP, cfg, generator, steps, schedule, choiceTemperature };
 }
 
 function checkImage(image: Tensor, H: number, W: number, who: string): void {

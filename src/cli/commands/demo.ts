@@ -1,84 +1,118 @@
-// `tessera demo`: the README's main job. Trains a small VQ-VAE tokenizer on the bundled MNIST digits
-// (500 steps), then shows what a tokenizer does: a reconstruction grid, one digit
-// as token ids and back, and the run's loss curve — all written to ./tessera-demo/.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+// `tessera demo`: the README's main job. With the models shipped in models/ (trained by Tessera's
+// own commands; see models/README.md) it writes, to ./tessera-demo/: class-conditional sample grids
+// from the MNIST MaskGIT and autoregressive priors and the emoji MaskGIT prior, an inpainting
+// example on held-out digits, and tokenizer reconstructions of held-out images — in well under a
+// minute on 2 cores, printing what it wrote.
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineCommand } from '../command.js';
+
+/** The package's models/ directory (this file is dist/src/cli/commands/demo.js). */
+export function shippedModelsDir(): string {
+  return fileURLToPath(new URL('../../../../models/', import.meta.url));
+}
 
 export const command = defineCommand({
   name: 'demo',
-  summary: 'train a small tokenizer on MNIST and write reconstructions and tokens to ./tessera-demo/',
+  summary: 'generate, inpaint and reconstruct with the shipped models; writes ./tessera-demo/',
   description:
-    'Trains a VQ-VAE (f4, 512 codes) on the bundled MNIST digits, then writes a reconstruction grid of ' +
-    'held-out digits, one digit encoded to token ids and decoded back, the model file and the loss curve ' +
-    'to the output directory, and prints validation PSNR/SSIM and codebook use.',
+    'Uses the models shipped in models/: MNIST digits (VQ-VAE tokenizer, class-conditional MaskGIT and ' +
+    'autoregressive priors) and emoji (MoVQ tokenizer with multichannel tokens, category-conditional MaskGIT). ' +
+    'Writes one row of samples per class for each prior, an inpainting example on held-out digits (original, ' +
+    'region, result) and reconstructions of held-out images, then prints what it wrote.',
   options: {
-    out: { type: 'string', default: 'tessera-demo', metavar: 'dir', help: 'output directory (replaced)' },
-    steps: { type: 'number', integer: true, min: 1, default: 500, help: 'training steps' },
+    out: { type: 'string', default: 'tessera-demo', metavar: 'dir', help: 'output directory' },
+    seed: { type: 'number', integer: true, min: 0, default: 0, help: 'random seed' },
+    models: { type: 'string', metavar: 'dir', help: 'directory holding the shipped models (default: the package’s models/)' },
   },
-  examples: ['tessera demo', 'tessera demo --out /tmp/demo --steps 300'],
+  examples: ['tessera demo', 'tessera demo --out /tmp/demo --seed 3'],
   async run(o, _pos, ctx) {
     const T = await import('../../torch/index.js');
     const { loadDataset, imagesToGrid, writePng } = await import('../../data/index.js');
-    const { TokenizerTrainer, defaultTokenizerConfig } = await import('../../train/tokenizer.js');
-    const { runTraining } = await import('../../train/run.js');
-    const { tokensToJson } = await import('../tokenizer-common.js');
-    const { codebookUsage } = await import('../../metrics/image.js');
-
+    const { PriorModel } = await import('../../priors/index.js');
+    const models = resolve(o.models ?? shippedModelsDir());
+    const need = ['mnist-maskgit.safetensors', 'mnist-ar.safetensors', 'emoji-maskgit.safetensors'];
+    const missing = need.filter((f) => !existsSync(join(models, f)));
+    if (missing.length) throw new Error(`the demo needs the shipped models; missing in ${models}: ${missing.join(', ')}`);
     const out = resolve(o.out);
-    rmSync(join(out, 'run'), { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
     const started = performance.now();
-    const ds = await loadDataset('mnist', { size: 28 });
-    const { train, val } = ds.split({ valCount: 500 });
-    ctx.out(`MNIST: ${train.size} training / ${val.size} held-out digits at 28×28`);
-    const model = defaultTokenizerConfig('vqvae', { size: 28, codebookSize: 512, downsample: 4, groups: 1, ch: 32 });
-    const trainer = new TokenizerTrainer({
-      config: { arch: 'vqvae', model, batchSize: 32, lr: 1e-3, warmup: 50, emaDecay: 0.99, recLoss: 'l2', gan: null, seed: 0 },
-      train,
-      val,
-    });
-    const runDir = join(out, 'run');
-    await runTraining(trainer, { outDir: runDir, steps: o.steps, logEvery: 100, imageEvery: o.steps, checkpointEvery: o.steps, log: (l) => ctx.err(l) });
-
     const written: string[] = [];
-    await trainer.withEma(async () => {
-      trainer.model.eval();
-      // Reconstructions of 16 held-out digits spread over the classes: originals on top.
+    const seconds = (t0: number): string => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
+
+    // 1. Class-conditional samples: one row per class, 8 per row.
+    const perClass = 8;
+    for (const [file, name, opts] of [
+      ['mnist-maskgit.safetensors', 'samples-mnist-maskgit.png', { steps: 8 }],
+      ['mnist-ar.safetensors', 'samples-mnist-ar.png', { topK: 64 }],
+      ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png', { steps: 12 }],
+    ] as const) {
+      const t0 = performance.now();
+      const pm = PriorModel.load(join(models, file));
+      const rows = pm.classNames.length;
+      const classes = Array.from({ length: rows * perClass }, (_, i) => Math.floor(i / perClass));
+      const grid = T.tidy(() => imagesToGrid(pm.sample({ ...opts, classes, generator: new T.Generator(o.seed) }), { nrow: perClass }).keep());
+      await writePng(join(out, name), grid);
+      grid.dispose();
+      const how = pm.arch === 'ar' ? 'autoregressive, KV cache, top-k 64' : `MaskGIT, ${opts.steps ?? 8} steps`;
+      written.push(`${name}  ${rows} rows (${pm.classNames.join(', ')}) × ${perClass} samples; ${how}; ${seconds(t0)}`);
+      pm.dispose();
+    }
+
+    // 2. Inpainting held-out digits: the middle third is regenerated as a different digit.
+    {
+      const t0 = performance.now();
+      const pm = PriorModel.load(join(models, 'mnist-maskgit.safetensors'));
+      const ds = await loadDataset('mnist', { size: 28 });
+      const { val } = ds.split({ valCount: 500 });
+      const [H, W] = pm.config.imageSize;
+      const idx = Array.from({ length: 8 }, (_, i) => Math.floor((i * val.size) / 8));
+      const { images, labels } = val.batch(idx);
+      const lab = labels.toArray();
+      const mask = T.zeros([H, W]);
+      mask.index('8:20', '0:28').fill_(1);
+      const rowsOut: import('../../torch/index.js').Tensor[] = [];
+      const targets: number[] = [];
+      for (let i = 0; i < idx.length; i++) {
+        const target = (lab[i]! + 5) % 10;
+        targets.push(target);
+        rowsOut.push(T.tidy(() => pm.inpaint(images.index(i).unsqueeze(0), mask, { class: target, generator: new T.Generator(o.seed + i) }).image.keep()));
+      }
+      const shown = T.tidy(() => images.mul(mask.eq(0).to('float32')).add(mask.mul(0.3))); // region greyed
+      const grid = T.tidy(() => imagesToGrid(T.cat([images, shown, ...rowsOut]), { nrow: 8 }).keep());
+      await writePng(join(out, 'inpaint-mnist.png'), grid);
+      written.push(`inpaint-mnist.png  rows: held-out digits ${lab.join(' ')} / the region regenerated (rows 8–19) / MaskGIT inpainting as ${targets.join(' ')}; ${seconds(t0)}`);
+      for (const t of [grid, shown, mask, images, labels, ...rowsOut]) t.dispose();
+      pm.dispose();
+    }
+
+    // 3. Reconstructions of held-out images by the shipped tokenizers.
+    for (const [file, data, size, name] of [
+      ['mnist-maskgit.safetensors', 'mnist', 28, 'reconstructions-mnist.png'],
+      ['emoji-maskgit.safetensors', 'emoji:google', 32, 'reconstructions-emoji.png'],
+    ] as const) {
+      const t0 = performance.now();
+      const pm = PriorModel.load(join(models, file));
+      const { val } = (await loadDataset(data, { size, resize: size })).split({ valCount: 500 });
       const idx = Array.from({ length: 16 }, (_, i) => Math.floor((i * val.size) / 16));
       const grid = T.tidy(() =>
         T.noGrad(() => {
           const x = val.batch(idx).images;
-          const r = trainer.model.forward(x).recon.clamp(-1, 1);
+          const r = pm.tokenizer.decode(pm.tokenizer.encode(x)).clamp(-1, 1);
           return imagesToGrid(T.cat([x, r]), { nrow: 16 }).keep();
         }),
       );
-      await writePng(join(out, 'reconstructions.png'), grid);
-      written.push('reconstructions.png (top: held-out digits, bottom: decoded from their tokens)');
-      // One digit → token ids → image.
-      const one = val.batch([idx[7]!]).images;
-      const ids = T.noGrad(() => trainer.model.encode(one));
-      writeFileSync(join(out, 'digit.tokens.json'), tokensToJson(ids) + '\n');
-      await writePng(join(out, 'digit.png'), one.index(0));
-      const dec = T.noGrad(() => trainer.model.decode(ids).clamp(-1, 1));
-      await writePng(join(out, 'digit.decoded.png'), dec.index(0));
-      written.push(`digit.png → digit.tokens.json (${ids.shape.slice(1).join('×')} ids) → digit.decoded.png`);
-      // Validation metrics and codebook use over all held-out digits.
-      const q = trainer.quickEval(val.size);
-      const counts = new Float64Array(trainer.model.codebookSize);
-      T.tidy(() =>
-        T.noGrad(() => {
-          const all = Array.from({ length: val.size }, (_, i) => i);
-          const c = T.bincount(trainer.model.encode(val.batch(all).images).flatten(), null, counts.length).toArray();
-          c.forEach((v, i) => (counts[i] = v));
-        }),
-      );
-      const u = codebookUsage(counts);
-      ctx.out(`held-out digits: PSNR ${q.psnr.toFixed(2)} dB, SSIM ${q.ssim.toFixed(3)}, codebook use ${(u.utilization * 100).toFixed(1)}% (perplexity ${u.perplexity.toFixed(0)})`);
-      trainer.model.train();
-    });
-    written.push('run/model.safetensors (the tokenizer: tessera encode/decode/reconstruct --model …)', 'run/loss.svg, run/log.jsonl');
-    ctx.out(`wrote to ${out}/ in ${((performance.now() - started) / 1000).toFixed(0)} s:`);
+      await writePng(join(out, name), grid);
+      grid.dispose();
+      const t = pm.tokenizer;
+      const grid2 = `${size / t.downsample}×${size / t.downsample}${t.tokensPerPosition > 1 ? `×${t.tokensPerPosition}` : ''}`;
+      written.push(`${name}  top: held-out ${data} images; bottom: decoded from their ${grid2} tokens (${t.kind}, ${t.codebookSize} codes); ${seconds(t0)}`);
+      pm.dispose();
+    }
+
+    ctx.out(`wrote to ${out}/ in ${seconds(started)}:`);
     for (const w of written) ctx.out(`  ${w}`);
+    ctx.out('next: tessera sample --model models/mnist-maskgit.safetensors --class 7 --out sevens.png   (tessera --help lists every command)');
   },
 });
