@@ -98,7 +98,9 @@ export async function readImageFor(pm: PriorModel, path: string, size?: [number,
 export function boxMask(box: string, H: number, W: number): Tensor {
   const parts = box.split(',').map((s) => s.trim());
   const nums = parts.map(Number);
-  if (parts.length !== 4 || nums.some((v) => !Number.isInteger(v))) throw new UsageError(`--box must be x,y,w,h in whole pixels, got '${box}'`);
+  // Each part must be written as a whole number: Number('') is 0 (so '1,,2,3' passed as y = 0),
+  // and Number also takes '0x10' and '1e1'.
+  if (parts.length !== 4 || parts.some((s) => !/^-?\d+$/.test(s))) throw new UsageError(`--box must be x,y,w,h in whole pixels, got '${box}'`);
   const [x, y, w, h] = nums as [number, number, number, number];
   if (w <= 0 || h <= 0) throw new UsageError(`--box: width and height must be > 0, got ${w}×${h}`);
   if (x < 0 || y < 0 || x + w > W || y + h > H) throw new UsageError(`--box ${box} does not fit inside the ${W}×${H} image`);

@@ -5,3 +5,5 @@ export * from './distribution.js';
 export * from './features.js';
 export * from './inception.js';
 export * from './classifier.js';
+export * from './rejection.js';
+export * from './shipped.js';

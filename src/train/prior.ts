@@ -172,7 +172,9 @@ export class PriorTrainer implements Trainable {
 
   loadExtraState(extra: unknown): void {
     const e = extra as { epoch: number; pos: number; config: PriorTrainConfig };
-    if (JSON.stringify(e.config) !== JSON.stringify(this.config)) {
+    // Everything but the length must match; a changed --steps stretches the cosine schedule.
+    const same = (c: PriorTrainConfig): string => JSON.stringify({ ...c, steps: 0 });
+    if (same(e.config) !== same(this.config)) {
       throw new Error('--resume: the checkpoint was trained with a different configuration; resume with the same options');
     }
     this.#epoch = e.epoch;

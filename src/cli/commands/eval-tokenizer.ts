@@ -1,5 +1,7 @@
-// `tessera eval tokenizer`: reconstruction quality (PSNR, SSIM, L1) and codebook use (utilization,
-// perplexity) of a tokenizer on a dataset split. The validation split is the trainer's: the same
+// `tessera eval tokenizer`: reconstruction quality (PSNR, SSIM, L1, rFID) and codebook use
+// (utilization, perplexity) of a tokenizer on a dataset split. rFID is the Fréchet distance between the
+// features of the reconstructions and of the originals of the same split: standard with --inception,
+// else computed with the dataset's Tessera classifier and named after it (rFID-tessera-mnist). The validation split is the trainer's: the same
 // deterministic hash split with the same --val-count. Runs in batches; code counts are accumulated
 // as it goes, so memory does not grow with the split.
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,12 +29,16 @@ function runConfigNextTo(model: string): { path: string; data?: string; size?: n
 
 export const command = defineCommand({
   name: 'eval tokenizer',
-  summary: 'measure a tokenizer: PSNR, SSIM, L1, codebook utilization and perplexity',
+  summary: 'measure a tokenizer: PSNR, SSIM, L1, rFID, codebook utilization and perplexity',
   description:
     'Encodes and decodes a dataset split in batches and reports PSNR (dB), SSIM, L1 (in [-1, 1] units), ' +
     'the fraction of codebook entries used and the perplexity of the code distribution. --split val is the ' +
     "validation split the trainer held out (same --val-count). When the model file sits in a run directory, " +
-    "its config.json supplies the defaults for --data, --size and --val-count.",
+    "its config.json supplies the defaults for --data, --size and --val-count. rFID compares the features of the " +
+    'reconstructions with those of the originals of the evaluated split: --inception FILE (pytorch-fid\'s FID ' +
+    "Inception weights) gives the standard rFID; otherwise a Tessera classifier — --classifier FILE, or the shipped " +
+    'models/mnist-classifier.safetensors / models/emoji-classifier.safetensors for MNIST and emoji — gives ' +
+    'rFID-tessera-mnist / rFID-tessera-emoji. Folder datasets without either skip rFID with a note.',
   options: {
     model: { type: 'string', required: true, metavar: 'file', help: 'tokenizer model file (.safetensors)' },
     data: { type: 'string', metavar: 'spec', help: "dataset: 'mnist', 'emoji:<vendor>[,…]' or 'folder:<path>' (default: the run's)" },
@@ -41,6 +47,9 @@ export const command = defineCommand({
     valCount: { type: 'number', integer: true, min: 1, help: "size of the validation split (default: the run's, else 500)" },
     limit: { type: 'number', integer: true, min: 1, help: 'evaluate N images spread evenly over the split' },
     batchSize: { type: 'number', integer: true, min: 1, default: 32, help: 'images per batch' },
+    classifier: { type: 'string', metavar: 'file', help: 'rFID with this Tessera classifier (default: the shipped one for MNIST/emoji)' },
+    inception: { type: 'string', metavar: 'file', help: "rFID with pytorch-fid's FID Inception weights (.pth or .safetensors): standard rFID" },
+    noRfid: { type: 'boolean', help: 'skip rFID' },
     json: { type: 'boolean', help: 'print the results as JSON' },
   },
   examples: [
@@ -55,6 +64,13 @@ export const command = defineCommand({
     const { splitOrExplain } = c;
 
     c.requireFile(o.model, 'model file');
+    if (o.noRfid && (o.classifier !== undefined || o.inception !== undefined)) throw new UsageError('--no-rfid contradicts --classifier/--inception');
+    if (o.classifier !== undefined && o.inception !== undefined) throw new UsageError('give either --inception or --classifier for rFID, not both');
+    if (o.classifier !== undefined) c.requireFile(o.classifier, 'classifier file');
+    if (o.inception !== undefined && !existsSync(o.inception)) {
+      const { missingWeightsMessage } = await import('../../metrics/inception.js');
+      throw new Error(missingWeightsMessage(o.inception));
+    }
     const run = runConfigNextTo(o.model);
     const dataSpec = o.data ?? run?.data;
     if (dataSpec === undefined) throw new UsageError('missing required option --data (no run config.json next to the model)');
@@ -91,6 +107,36 @@ export const command = defineCommand({
       view = o.split === 'val' ? parts.val : parts.train;
     }
     const n = Math.min(view.size, o.limit ?? Infinity);
+
+    // rFID's feature network: --inception, --classifier, or the dataset's shipped classifier.
+    type Extractor = import('../../metrics/features.js').FeatureExtractor & { dispose(): void };
+    let extractor: Extractor | undefined;
+    let rfidNote: string | undefined;
+    let rfidFile: string | undefined;
+    if (!o.noRfid) {
+      if (o.inception !== undefined) {
+        const { loadFidInception } = await import('../../metrics/inception.js');
+        extractor = loadFidInception(o.inception);
+        rfidFile = o.inception;
+      } else {
+        const { shippedClassifier } = await import('../../metrics/shipped.js');
+        const shipped = o.classifier === undefined ? shippedClassifier(formatDatasetSpec(spec)) : undefined;
+        rfidFile = o.classifier ?? (shipped?.exists ? shipped.path : undefined);
+        if (rfidFile !== undefined) {
+          const { loadClassifier } = await import('../../metrics/classifier.js');
+          extractor = loadClassifier(rfidFile);
+        } else {
+          rfidNote = shipped
+            ? `rFID skipped: the shipped classifier ${shipped.path} is missing (pass --classifier FILE or --inception FILE)`
+            : `rFID skipped: no feature network for ${formatDatasetSpec(spec)} (pass --classifier FILE from \`tessera train classifier\`, or --inception FILE)`;
+        }
+      }
+    }
+    if (rfidNote) ctx.err(`note: ${rfidNote}`);
+    const { RunningGaussian, frechetDistanceOf } = await import('../../metrics/distribution.js');
+    const { fidName } = await import('../../metrics/features.js');
+    const realStats = extractor ? new RunningGaussian(extractor.featureDim) : undefined;
+    const reconStats = extractor ? new RunningGaussian(extractor.featureDim) : undefined;
     // Spread a --limit over the whole split: stores may be ordered by class (MNIST is).
     const order = Array.from({ length: n }, (_, i) => Math.floor((i * view.size) / n));
     const withSsim = side >= 11;
@@ -110,6 +156,10 @@ export const command = defineCommand({
           for (const v of psnrPerImage(x, r)) if (Number.isFinite(v)) (psnrSum += v), psnrFinite++;
           if (withSsim) for (const v of ssimPerImage(x, r)) ssimSum += v;
           l1Sum += x.sub(r).abs().mean([1, 2, 3]).sum().item();
+          if (extractor) {
+            realStats!.update(extractor.features(x).features);
+            reconStats!.update(extractor.features(r).features);
+          }
           const ids = codes.data() as BigInt64Array;
           for (let i = 0; i < ids.length; i++) counts[Number(ids[i])]!++;
         }),
@@ -118,6 +168,11 @@ export const command = defineCommand({
     }
     if (process.stderr.isTTY && !o.json) process.stderr.write('\r' + ' '.repeat(24) + '\r');
     const usage = codebookUsage(counts);
+    const rfid = extractor && n >= 2 ? frechetDistanceOf(realStats!, reconStats!) : null;
+    const rfidName = extractor ? 'r' + fidName(extractor) : null;
+    realStats?.dispose();
+    reconStats?.dispose();
+    extractor?.dispose();
     const result = {
       model: o.model,
       kind: model.kind,
@@ -129,6 +184,9 @@ export const command = defineCommand({
       psnr: psnrFinite ? psnrSum / psnrFinite : null,
       ssim: withSsim && n ? ssimSum / n : null,
       l1: n ? l1Sum / n : null,
+      rfid,
+      rfidName,
+      rfidFeatures: rfidFile ?? null,
       codebookSize: model.codebookSize,
       used: usage.used,
       utilization: usage.utilization,
@@ -152,6 +210,7 @@ export const command = defineCommand({
       ['PSNR', fmt(result.psnr, 2, ' dB')],
       ['SSIM', withSsim ? fmt(result.ssim, 4) : 'n/a (images smaller than the 11 px window)'],
       ['L1', fmt(result.l1, 4)],
+      ...(rfidName ? [[rfidName, `${fmt(rfid, 3)} (reconstructions vs the originals of this split; ${o.inception !== undefined ? 'FID Inception' : 'classifier'} ${rfidFile})`] as [string, string]] : []),
       ['codebook', `${usage.used} of ${model.codebookSize} codes used (${(usage.utilization * 100).toFixed(1)}%), perplexity ${usage.perplexity.toFixed(1)}`],
     ]);
     return 0;

@@ -5,6 +5,7 @@ import { command as demo } from './demo.js';
 import { command as trainTokenizer } from './train-tokenizer.js';
 import { command as evalTokenizer } from './eval-tokenizer.js';
 import { command as evalFid } from './eval-fid.js';
+import { command as evalPrior } from './eval-prior.js';
 import { command as trainClassifier } from './train-classifier.js';
 import { command as trainPrior } from './train-prior.js';
 import { command as sample } from './sample.js';
@@ -18,4 +19,4 @@ import { command as importTaming } from './import-taming.js';
 import { command as importMovq } from './import-movq.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: readonly Command<any>[] = [demo, doctor, trainTokenizer, trainPrior, sample, inpaint, outpaint, evalTokenizer, evalFid, trainClassifier, encode, decode, reconstruct, info, importTaming, importMovq];
+export const commands: readonly Command<any>[] = [demo, doctor, trainTokenizer, trainPrior, sample, inpaint, outpaint, evalTokenizer, evalPrior, evalFid, trainClassifier, encode, decode, reconstruct, info, importTaming, importMovq];

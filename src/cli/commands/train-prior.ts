@@ -34,7 +34,7 @@ interface RunConfig extends PriorTrainConfig {
   valCount: number;
 }
 
-const TRAINING_FLAGS = ['arch', 'tokenizer', 'data', 'size', 'steps', 'batchSize', 'lr', 'warmup', 'weightDecay', 'dim', 'depth', 'heads', 'dropout', 'classDropout', 'unconditional', 'flip', 'ema', 'noEma', 'positions', 'seed', 'valCount'] as const;
+const TRAINING_FLAGS = ['arch', 'tokenizer', 'data', 'size', 'batchSize', 'lr', 'warmup', 'weightDecay', 'dim', 'depth', 'heads', 'dropout', 'classDropout', 'unconditional', 'flip', 'ema', 'noEma', 'positions', 'seed', 'valCount'] as const;
 
 export const command = defineCommand({
   name: 'train prior',
@@ -52,7 +52,7 @@ export const command = defineCommand({
     data: { type: 'string', metavar: 'spec', help: "dataset: 'mnist', 'emoji:<vendor>[,…]' or 'folder:<path>' (default: the tokenizer run's)" },
     size: { type: 'number', integer: true, min: 1, help: "image side in pixels (default: the tokenizer run's)" },
     out: { type: 'string', required: true, metavar: 'dir', help: 'run directory, e.g. runs/NAME' },
-    steps: { type: 'number', integer: true, min: 1, help: `training steps (default: ${DEFAULTS.steps})` },
+    steps: { type: 'number', integer: true, min: 1, help: `training steps; may be changed with --resume to extend a run (default: ${DEFAULTS.steps})` },
     batchSize: { type: 'number', integer: true, min: 1, help: `token sequences per step (default: ${DEFAULTS.batchSize})` },
     lr: { type: 'number', min: 0, help: `peak learning rate, AdamW, warmup then cosine to 10% (default: ${DEFAULTS.lr})` },
     warmup: { type: 'number', integer: true, min: 0, help: `warmup steps (default: ${DEFAULTS.warmup})` },
@@ -91,7 +91,9 @@ export const command = defineCommand({
 
     let cfg: RunConfig;
     if (o.resume) {
-      const given = TRAINING_FLAGS.filter((k) => o[k] !== undefined);
+      // The parser sets absent boolean flags to false (never undefined), so only `true` counts as
+      // given for them; otherwise a bare --resume was refused for --unconditional, --flip, --no-ema.
+      const given = TRAINING_FLAGS.filter((k) => o[k] !== undefined && o[k] !== false);
       if (given.length) throw new UsageError(`--resume continues the saved run exactly; drop ${given.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}`);
       if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint in ${out} (${CHECKPOINT_FILE} not found); drop --resume to start a new run`);
       if (!existsSync(cfgPath)) throw new Error(`--resume: ${cfgPath} is missing`);
@@ -100,6 +102,9 @@ export const command = defineCommand({
       } catch (e) {
         throw new Error(`--resume: ${cfgPath} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
       }
+      // --steps may be raised (or lowered) to extend a run, as with train tokenizer; the cosine
+      // schedule is then stretched over the new length from the current step on.
+      if (o.steps !== undefined) cfg.steps = o.steps;
     } else {
       if (existsSync(ckptPath)) throw new UsageError(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
       if (o.arch === undefined || o.tokenizer === undefined) throw new UsageError('a new run needs --arch and --tokenizer (or --resume to continue the run in --out)');
