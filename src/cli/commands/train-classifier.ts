@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError, flagName } from '../args.js';
+import { trainFromCommand } from '../train-common.js';
 import { defineCommand } from '../command.js';
 import type { ClassifierTrainConfig } from '../../train/classifier.js';
 
@@ -92,7 +93,7 @@ export const command = defineCommand({
     const common = await import('../tokenizer-common.js');
     const { ClassifierTrainer } = await import('../../train/classifier.js');
     const { defaultClassifierConfig } = await import('../../metrics/classifier.js');
-    const { runTraining, CHECKPOINT_FILE } = await import('../../train/run.js');
+    const { CHECKPOINT_FILE } = await import('../../train/run.js');
     const ckptPath = join(out, CHECKPOINT_FILE);
     if (o.channels !== undefined && o.channels !== 1 && o.channels !== 3) throw new UsageError(`--channels must be 1 or 3, got ${String(o.channels)}`);
     if (o.hflip && o.noHflip) throw new UsageError('--hflip and --no-hflip contradict each other');
@@ -225,14 +226,9 @@ export const command = defineCommand({
     );
     if (opts.resume && startStep >= cfg.steps) ctx.err(`note: the run is already complete (step ${startStep} of ${cfg.steps})`);
 
-    let interrupted = false;
-    const onSigint = () => {
-      interrupted = true;
-    };
-    process.on('SIGINT', onSigint);
-    let last: number;
-    try {
-      last = await runTraining(trainer, {
+    const done = await trainFromCommand(
+      trainer,
+      {
         outDir: out,
         steps: cfg.steps,
         resume: opts.resume,
@@ -242,21 +238,12 @@ export const command = defineCommand({
         plot: ['loss', 'acc'],
         log: (l) => ctx.err(l),
         stopAfter: o.stopAfter as number | undefined,
-      });
-    } catch (e) {
-      throw common.withMessage(e, common.describeError(e));
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
-    const resumeCmd = `tessera train classifier --out ${out} --resume`;
-    if (interrupted) {
-      ctx.err(`interrupted at step ${last} of ${cfg.steps}; checkpoint saved. Resume with: ${resumeCmd}`);
-      return 130;
-    }
-    if (last < cfg.steps) {
-      ctx.out(`stopped at step ${last} of ${cfg.steps} (--stop-after); checkpoint saved. Continue with: ${resumeCmd}`);
-      return 0;
-    }
+      },
+      ctx,
+      `tessera train classifier --out ${out} --resume`,
+    );
+    if ('exit' in done) return done.exit;
+    const last = done.last;
     // runTraining evaluated at the last step; a resume of a finished run did not, so evaluate here.
     const metricsPath = join(out, 'metrics.json');
     let metrics: { step?: number; valAccuracy?: number; valLoss?: number; valCount?: number } = {};

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../args.js';
+import { trainFromCommand } from '../train-common.js';
 import { defineCommand } from '../command.js';
 import type { PriorTrainConfig } from '../../train/prior.js';
 
@@ -85,7 +86,7 @@ export const command = defineCommand({
     const common = await import('../tokenizer-common.js');
     const { loadDataset, parseDatasetSpec, formatDatasetSpec, DatasetError } = await import('../../data/index.js');
     const { PriorTrainer } = await import('../../train/prior.js');
-    const { runTraining, CHECKPOINT_FILE } = await import('../../train/run.js');
+    const { CHECKPOINT_FILE } = await import('../../train/run.js');
     const ckptPath = join(out, CHECKPOINT_FILE);
     const cfgPath = join(out, 'config.json');
 
@@ -173,14 +174,9 @@ export const command = defineCommand({
       `${cfg.arch === 'ar' ? 'autoregressive' : 'MaskGIT'} prior (${common.formatCount(p.numParameters())} parameters, ${p.seqLen} tokens per image, ${classes}) ` +
         `on ${cfg.data} tokens from ${cfg.tokenizer}: ${common.formatCount(trainer.tokens.size(0))} sequences; ${cfg.steps} steps of ${cfg.batchSize} → ${out}`,
     );
-    let interrupted = false;
-    const onSigint = () => {
-      interrupted = true;
-    };
-    process.on('SIGINT', onSigint);
-    let last: number;
-    try {
-      last = await runTraining(trainer, {
+    const done = await trainFromCommand(
+      trainer,
+      {
         outDir: out,
         steps: cfg.steps,
         resume: o.resume,
@@ -190,21 +186,11 @@ export const command = defineCommand({
         plot: ['loss'],
         log: (l) => ctx.err(l),
         stopAfter: o.stopAfter,
-      });
-    } catch (e) {
-      throw common.withMessage(e, common.describeError(e));
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
-    const resumeCmd = `tessera train prior --out ${out} --resume`;
-    if (interrupted) {
-      ctx.err(`interrupted at step ${last} of ${cfg.steps}; checkpoint saved. Resume with: ${resumeCmd}`);
-      return 130;
-    }
-    if (last < cfg.steps) {
-      ctx.out(`stopped at step ${last} of ${cfg.steps} (--stop-after); checkpoint saved. Continue with: ${resumeCmd}`);
-      return 0;
-    }
+      },
+      ctx,
+      `tessera train prior --out ${out} --resume`,
+    );
+    if ('exit' in done) return done.exit;
     ctx.out(`outputs in ${out}: model.safetensors (prior + tokenizer), samples-latest.png, loss.svg, log.jsonl, checkpoint.safetensors, config.json`);
     ctx.out(`next: tessera sample --model ${join(out, 'model.safetensors')}${trainer.classNames.length ? ` --class ${JSON.stringify(trainer.classNames[0])}` : ''} --out samples.png`);
     return 0;

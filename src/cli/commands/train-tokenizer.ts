@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError, flagName } from '../args.js';
+import { trainFromCommand } from '../train-common.js';
 import { defineCommand, type CommandContext } from '../command.js';
 import type { TokenizerTrainConfig } from '../../train/tokenizer.js';
 
@@ -343,7 +344,7 @@ export const command = defineCommand({
     };
     const common = await import('../tokenizer-common.js');
     const { TokenizerTrainer, defaultTokenizerConfig } = await import('../../train/tokenizer.js');
-    const { runTraining, CHECKPOINT_FILE } = await import('../../train/run.js');
+    const { CHECKPOINT_FILE } = await import('../../train/run.js');
     const ckptPath = join(out, CHECKPOINT_FILE);
 
     let cfg: RunConfig;
@@ -387,15 +388,9 @@ export const command = defineCommand({
 
     if (opts.resume && startStep >= cfg.steps) ctx.err(`note: the run is already complete (step ${startStep} of ${cfg.steps}); raise --steps to train further`);
 
-    // runTraining saves on the first Ctrl-C; this only remembers that it happened, for the exit code.
-    let interrupted = false;
-    const onSigint = () => {
-      interrupted = true;
-    };
-    process.on('SIGINT', onSigint);
-    let last: number;
-    try {
-      last = await runTraining(trainer, {
+    const done = await trainFromCommand(
+      trainer,
+      {
         outDir: out,
         steps: cfg.steps,
         resume: opts.resume,
@@ -405,21 +400,11 @@ export const command = defineCommand({
         plot: cfg.gan ? ['loss', 'rec', 'q', 'g', 'd'] : ['loss', 'rec', 'q'],
         log: (l) => ctx.err(l),
         stopAfter: o.stopAfter as number | undefined,
-      });
-    } catch (e) {
-      throw common.withMessage(e, common.describeError(e));
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
-    const resumeCmd = `tessera train tokenizer --out ${out} --resume`;
-    if (interrupted) {
-      ctx.err(`interrupted at step ${last} of ${cfg.steps}; checkpoint saved. Resume with: ${resumeCmd}`);
-      return 130;
-    }
-    if (last < cfg.steps) {
-      ctx.out(`stopped at step ${last} of ${cfg.steps} (--stop-after); checkpoint saved. Continue with: ${resumeCmd}`);
-      return 0;
-    }
+      },
+      ctx,
+      `tessera train tokenizer --out ${out} --resume`,
+    );
+    if ('exit' in done) return done.exit;
     printSummary(ctx, trainer, cfg, out, common);
     return 0;
   },
