@@ -129,5 +129,5 @@ test('with --inception: weights from a user file give the standard metric names'
   assert.deepEqual([j.a.images, j.b.images], [3, 2]);
   assert.ok(Number.isFinite(j.fid) && j.fid > 0, `FID ${j.fid}`);
   assert.ok(j.precision !== null && j.k === 1 && j.kid.subsetSize === 2);
-  assert.ok(j.isA.mean >= 1 && j.isA.splits === 3);
+  assert.ok(j.isA.mean >= 1 && j.isA.splits === 1) // 3 images: one split (never fewer than 50 per split, at least one);
 });

@@ -338,3 +338,6 @@ export function precisionRecall(real: Tensor, fake: Tensor, opts: { k?: number }
     return { precision: coverage(f, r, realRadii), recall: coverage(r, f, fakeRadii), k };
   });
 }
+
+/** IS splits: 10 (the usual number) but never fewer than 50 images per split — with a handful of images per split, IS is ≈ 1 whatever the images. */
+export const defaultIsSplits = (n: number): number => Math.max(1, Math.min(10, Math.floor(n / 50)));

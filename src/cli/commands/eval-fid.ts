@@ -78,7 +78,7 @@ export const command = defineCommand({
     const T = await import('../../torch/index.js');
     const { loadDataset } = await import('../../data/index.js');
     const { collectFeatures, fidName } = await import('../../metrics/features.js');
-    const { frechetDistanceOf, kernelInceptionDistance, precisionRecall, inceptionScore } = await import('../../metrics/distribution.js');
+    const { frechetDistanceOf, kernelInceptionDistance, precisionRecall, inceptionScore, defaultIsSplits } = await import('../../metrics/distribution.js');
 
     // The feature network.
     let extractor: import('../../metrics/features.js').FeatureExtractor & { dispose(): void };
@@ -138,7 +138,7 @@ export const command = defineCommand({
         const fd = a.set.count >= 2 && b.set.count >= 2 ? frechetDistanceOf(a.set.gaussian, b.set.gaussian) : null;
         const kid = a.set.count >= 2 && b.set.count >= 2 ? kernelInceptionDistance(a.set.features, b.set.features, { subsets: 100, subsetSize: 1000, seed: 0 }) : null;
         const pr = a.set.count > o.k && b.set.count > o.k ? precisionRecall(a.set.features, b.set.features, { k: o.k }) : null;
-        const is = (s: typeof a.set) => (s.count >= 1 ? inceptionScore(s.logits, { splits: Math.min(10, s.count) }) : null);
+        const is = (s: typeof a.set) => (s.count >= 1 ? inceptionScore(s.logits, { splits: defaultIsSplits(s.count) }) : null);
         const isA = is(a.set);
         const isB = is(b.set);
         const result = {

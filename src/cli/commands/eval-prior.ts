@@ -46,8 +46,6 @@ function mapClasses(modelNames: readonly string[], clfNames: readonly string[]):
   return ids.every((i) => i >= 0) ? ids : undefined;
 }
 
-/** IS splits: 10 (the usual number) but never fewer than 50 images per split — with a handful of images per split, IS is ≈ 1 whatever the images. */
-const isSplits = (n: number): number => Math.max(1, Math.min(10, Math.floor(n / 50)));
 
 interface Row {
   acceptance: number;
@@ -111,7 +109,7 @@ export const command = defineCommand({
     const { loadPrior, generateOptions } = await import('../prior-common.js');
     const { loadDataset, parseDatasetSpec, formatDatasetSpec, DatasetError } = await import('../../data/index.js');
     const { collectFeatures, fidName } = await import('../../metrics/features.js');
-    const { RunningGaussian, frechetDistanceOf, kernelInceptionDistance, precisionRecall, inceptionScore } = await import('../../metrics/distribution.js');
+    const { RunningGaussian, frechetDistanceOf, kernelInceptionDistance, precisionRecall, inceptionScore, defaultIsSplits } = await import('../../metrics/distribution.js');
     const { rejectionSample } = await import('../../metrics/rejection.js');
     const { shippedClassifier } = await import('../../metrics/shipped.js');
     const { loadClassifier } = await import('../../metrics/classifier.js');
@@ -283,7 +281,7 @@ export const command = defineCommand({
             const fd = ref.count >= 2 && n >= 2 ? frechetDistanceOf(ref.gaussian, g) : null;
             const kid = ref.count >= 2 && n >= 2 ? kernelInceptionDistance(ref.features, feats, { subsets: 100, subsetSize: 1000, seed: 0 }) : null;
             const pr = ref.count > o.k && n > o.k ? precisionRecall(ref.features, feats, { k: o.k }) : null;
-            const is = inceptionScore(logits, { splits: isSplits(n) });
+            const is = inceptionScore(logits, { splits: defaultIsSplits(n) });
             const acc = classifier && classMap ? kept.reduce((s, i) => s + correct[i]!, 0) / n : null;
             const meanScore = classifier ? kept.reduce((s, i) => s + scores[i]!, 0) / n : null;
             return { acceptance: rate, candidates, images: n, fid: fd, kid, precision: pr?.precision ?? null, recall: pr?.recall ?? null, is, classAccuracy: acc, meanScore };
@@ -296,7 +294,7 @@ export const command = defineCommand({
       const rows = rates?.map((r) => (r === 1 ? plain : evaluate(r)));
       // The reference is shuffled (fixed seed) before its IS splits: stores can be sorted by class (MNIST
       // is), which would leave one class per split.
-      const refIs = ref.count >= 1 ? T.tidy(() => inceptionScore(ref.logits.indexSelect(0, T.randperm(ref.count, new T.Generator(0))), { splits: isSplits(ref.count) })) : null;
+      const refIs = ref.count >= 1 ? T.tidy(() => inceptionScore(ref.logits.indexSelect(0, T.randperm(ref.count, new T.Generator(0))), { splits: defaultIsSplits(ref.count) })) : null;
       const steps = pm.arch === 'maskgit' ? (o.steps ?? 8) : null;
       const result = {
         model: o.model,
