@@ -101,7 +101,9 @@ async function main(): Promise<void> {
   const acc: Record<string, { accuracy: number; n: number }> = {};
   for (const [name, pm, opts] of [
     ['ar', ar, {}],
+    ['ar, cfg 3', ar, { cfg: 3 }],
     ['maskgit-8', mg, { steps: 8 }],
+    ['maskgit-12, cfg 3', mg, { steps: 12, cfg: 3 }],
   ] as const) {
     let correct = 0;
     const g = new T.Generator(1);
@@ -109,7 +111,7 @@ async function main(): Promise<void> {
       const classes = Array.from({ length: Math.min(50, total - s) }, (_, i) => (s + i) % pm.classNames.length);
       correct += T.tidy(() => {
         const imgs = pm.sample({ ...opts, classes, generator: g });
-        if (s === 0) void writePng(join(out, `${name}-samples.png`), imagesToGrid(imgs, { nrow: 10 }).keep());
+        if (s === 0) void writePng(join(out, `${name.replace(/[^a-z0-9]+/g, '-')}-samples.png`), imagesToGrid(imgs, { nrow: 10 }).keep());
         const pred = clf.classify(imgs).classIds;
         return pred.filter((c, i) => c === classes[i]).length;
       });

@@ -30,8 +30,11 @@ const STEPS: Step[] = [
   { name: 'eval tokenizer mnist', group: 'evals', args: [cli, 'eval', 'tokenizer', '--model', 'models/mnist-vqvae.safetensors', '--data', 'mnist', '--size', '28', '--json'], json: 'evals/tokenizer-mnist.json' },
   { name: 'eval tokenizer emoji', group: 'evals', args: [cli, 'eval', 'tokenizer', '--model', 'models/emoji-movq.safetensors', '--data', 'emoji:google', '--size', '32', '--json'], json: 'evals/tokenizer-emoji.json' },
   { name: 'eval prior mnist maskgit', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-maskgit.safetensors', '--n', '1000', '--accept', '1,0.5,0.25', '--json'], json: 'evals/prior-mnist-maskgit.json' },
-  { name: 'eval prior mnist ar', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-ar.safetensors', '--n', '1000', '--top-k', '64', '--accept', '1,0.5,0.25', '--json'], json: 'evals/prior-mnist-ar.json' },
-  { name: 'eval prior emoji maskgit', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/emoji-maskgit.safetensors', '--n', '500', '--steps', '12', '--accept', '1,0.5', '--json'], json: 'evals/prior-emoji-maskgit.json' },
+  { name: 'eval prior mnist maskgit cfg', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-maskgit.safetensors', '--n', '1000', '--steps', '12', '--cfg', '3', '--json'], json: 'evals/prior-mnist-maskgit-cfg3.json' },
+  { name: 'eval prior mnist ar', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-ar.safetensors', '--n', '1000', '--accept', '1,0.5,0.25', '--json'], json: 'evals/prior-mnist-ar.json' },
+  { name: 'eval prior mnist ar cfg', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-ar.safetensors', '--n', '1000', '--cfg', '3', '--json'], json: 'evals/prior-mnist-ar-cfg3.json' },
+  { name: 'eval prior emoji maskgit', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/emoji-maskgit.safetensors', '--n', '500', '--steps', '12', '--json'], json: 'evals/prior-emoji-maskgit.json' },
+  { name: 'eval prior emoji maskgit cfg', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/emoji-maskgit.safetensors', '--n', '500', '--steps', '12', '--cfg', '3', '--json'], json: 'evals/prior-emoji-maskgit-cfg3.json' },
   { name: 'priors bench', group: 'priors', args: [join(root, 'dist/bench/priors.js'), '--out', 'bench/results/priors'] },
   { name: 'engine bench', group: 'engine', args: [join(root, 'dist/bench/engine.js'), '--iters', '15', '--json', 'bench/results/engine.json'] },
   { name: 'tokenizer comparison', group: 'long', args: [join(root, 'dist/bench/tokenizers.js'), '--steps', '1000', '--batch-size', '8', '--ch', '32', '--codebook-size', '1024', '--out', 'bench/results/tokenizers'] },
@@ -90,27 +93,30 @@ function render(): string {
     L.push('', 'Commands: `tessera eval tokenizer --model models/mnist-vqvae.safetensors --data mnist --size 28 --json`, and the same for `models/emoji-movq.safetensors` with `--data emoji:google --size 32`.', '');
   }
   const priors: [string, any][] = [
-    ['mnist-maskgit (8 steps)', readJson('evals/prior-mnist-maskgit.json')],
-    ['mnist-ar (top-k 64, KV cache)', readJson('evals/prior-mnist-ar.json')],
-    ['emoji-maskgit (12 steps)', readJson('evals/prior-emoji-maskgit.json')],
+    ['mnist-maskgit, 8 steps', readJson('evals/prior-mnist-maskgit.json')],
+    ['mnist-maskgit, 12 steps, cfg 3', readJson('evals/prior-mnist-maskgit-cfg3.json')],
+    ['mnist-ar, KV cache', readJson('evals/prior-mnist-ar.json')],
+    ['mnist-ar, KV cache, cfg 3', readJson('evals/prior-mnist-ar-cfg3.json')],
+    ['emoji-maskgit, 12 steps', readJson('evals/prior-emoji-maskgit.json')],
+    ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3.json')],
   ];
   if (priors.some(([, r]) => r)) {
-    L.push('### Priors: samples against the held-out split', '', '| prior | samples | FID | IS | precision | recall | class accuracy | s / image |', '|---|---|---|---|---|---|---|---|');
+    L.push('### Priors: samples against the held-out split', '', '| prior | samples | FID | IS (data) | precision | recall | class accuracy | ms / image |', '|---|---|---|---|---|---|---|---|');
     for (const [name, r] of priors) {
       if (!r) continue;
-      L.push(`| ${name} | ${r.n ?? 'n/a'} | ${r.fidName ?? 'FID'} ${f(r.fid, 2)} | ${f(r.is?.mean ?? r.is, 2)} | ${f(r.precision, 3)} | ${f(r.recall, 3)} | ${pct(r.classAccuracy)} | ${f(r.secondsPerImage, 4)} |`);
+      L.push(`| ${name} | ${r.images} | ${r.names.fid} ${f(r.fid, 2)} | ${f(r.is?.mean, 2)} (${f(r.reference?.is?.mean, 2)}) | ${f(r.precision, 3)} | ${f(r.recall, 3)} | ${pct(r.classAccuracy)} | ${f(r.sampling.secondsPerImage * 1000, 1)} |`);
     }
-    L.push('', 'FID-tessera-* and IS use the project classifiers (models/*-classifier.safetensors), not InceptionV3: they compare Tessera runs with each other, not with published FIDs.', '');
-    const rej = priors.filter(([, r]) => Array.isArray(r?.rejection));
+    L.push('', 'Reference: the 500 held-out validation images of each dataset. FID-tessera-* and IS-tessera-* use the project classifiers (models/*-classifier.safetensors), not InceptionV3: they compare Tessera models with each other, not with published FIDs. Class accuracy: the share of samples the same classifier assigns to the requested class (emoji categories are hard for it: 86% held-out accuracy on real emoji). Commands: `tessera eval prior --model models/<name>.safetensors --n 1000 [--steps 12 --cfg 3] --json`.', '');
+    const rej = priors.filter(([, r]) => Array.isArray(r?.acceptance) && r.acceptance.length > 1);
     if (rej.length) {
-      L.push('### Rejection sampling (classifier acceptance rate)', '', '| prior | acceptance | FID | class accuracy |', '|---|---|---|---|');
-      for (const [name, r] of rej) for (const a of r.rejection) L.push(`| ${name} | ${a.acceptance} | ${f(a.fid, 2)} | ${pct(a.classAccuracy)} |`);
+      L.push('### Rejection sampling (classifier acceptance rate)', '', 'Each row keeps the best-scoring share of ⌈N / rate⌉ candidates by the classifier’s probability for their class, so every row has N images. The classifier also provides the FID features here, which flatters the lower rates.', '', '| prior | acceptance | candidates | FID | class accuracy |', '|---|---|---|---|---|');
+      for (const [name, r] of rej) for (const a of r.acceptance) L.push(`| ${name} | ${a.acceptance} | ${a.candidates} | ${f(a.fid, 2)} | ${pct(a.classAccuracy)} |`);
       L.push('');
     }
   }
   for (const [img, what] of [
-    ['priors/maskgit-8-samples.png', 'MNIST MaskGIT, 8 steps, one column per digit 0–9'],
-    ['priors/ar-samples.png', 'MNIST autoregressive prior, one column per digit 0–9'],
+    ['priors/maskgit-12-cfg-3-samples.png', 'MNIST MaskGIT, 12 steps, cfg 3; one column per digit 0–9'],
+    ['priors/ar-cfg-3-samples.png', 'MNIST autoregressive prior, cfg 3; one column per digit 0–9'],
   ]) {
     if (existsSync(join(R, img))) L.push(`![${what}](bench/results/${img})`, `*${what}.*`, '');
   }
