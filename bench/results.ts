@@ -146,27 +146,33 @@ function render(): string {
   const tk = readJson('tokenizers/results.json');
   if (tk) {
     L.push('## Tokenizer comparison', '', `Command: \`node dist/bench/tokenizers.js --steps 1000 --batch-size 8 --ch 32 --codebook-size 1024\` (long; measured ${String(tk._meta?.date ?? '').slice(0, 10)}; rerun with \`npm run results -- --long\`). ${tk._meta?.data} at ${tk._meta?.size}×${tk._meta?.size}, 256 tokens per image, 1,024 codes, no GAN, 300 held-out images.`, '');
-    L.push('| variant | PSNR | SSIM | codebook use | train s |', '|---|---|---|---|---|');
+    L.push('| variant | tokens/image | codebook | PSNR (dB) | SSIM | L1 | code use | perplexity | params | train time |', '|---|---|---|---|---|---|---|---|---|---|');
     for (const [k, v] of Object.entries(tk as Record<string, any>)) {
       if (k.startsWith('_')) continue;
-      L.push(`| ${k}: ${v.note} | ${f(v.psnr, 2)} dB | ${f(v.ssim, 3)} | ${pct(v.utilization)} | ${v.trainSeconds} |`);
+      L.push(`| ${k} | ${v.tokensPerImage} | ${v.codebookSize} | ${f(v.psnr, 2)} | ${f(v.ssim, 3)} | ${f(v.l1, 4)} | ${pct(v.utilization)} | ${f(v.perplexity, 0)} | ${(v.params / 1e6).toFixed(2)}M | ${Math.round(v.trainSeconds / 60)} min |`);
     }
+    L.push('');
+    for (const [k, v] of Object.entries(tk as Record<string, any>)) if (!k.startsWith('_')) L.push(`- ${k}: ${v.note}`);
     L.push('');
     for (const k of Object.keys(tk)) if (existsSync(join(R, `tokenizers/${k}-recon.png`))) L.push(`![${k}](bench/results/tokenizers/${k}-recon.png) `);
     L.push('');
   }
   const cb = readJson('codebook/results.json');
   if (cb) {
-    L.push('## Codebook use at 16,384 codes', '', `Command: \`node dist/bench/codebook.js --steps 1000\` (long; rerun with \`npm run results -- --long\`).`, '', '| variant | codebook use |', '|---|---|');
-    for (const [k, v] of Object.entries(cb as Record<string, any>)) if (!k.startsWith('_') && typeof v === 'object') L.push(`| ${k} | ${pct(v.utilization)} |`);
+    L.push('## Codebook use at 16,384 codes', '', `Command: \`node dist/bench/codebook.js --steps 1000\` (long; measured ${String(cb._meta?.date ?? '').slice(0, 10)}; rerun with \`npm run results -- --long\`). VQ-VAE on ${cb._meta?.data} at ${cb._meta?.size}×${cb._meta?.size}; codes used by the tokens of 1,000 held-out images.`, '', '| quantizer | code use (held-out) | perplexity | PSNR (dB) |', '|---|---|---|---|');
+    for (const [k, v] of Object.entries(cb as Record<string, any>)) {
+      if (k.startsWith('_') || typeof v !== 'object') continue;
+      const codes = Math.round(v.utilization * v.codebookSize);
+      L.push(`| ${k}: ${v.note} | ${pct(v.utilization)}${codes < 100 ? ` (${codes} codes)` : ''} | ${f(v.perplexity, 0)} | ${f(v.psnr, 2)} |`);
+    }
     L.push('');
   }
 
   // Engine.
   const en = readJson('engine.json');
   if (en) {
-    L.push('## Engine speed against PyTorch', '', `Command: \`node dist/bench/engine.js --iters ${en.iters}\` (same libtorch through Python; ratio = Tessera time / PyTorch time; ${en.threads} threads).`, '', '| case | Tessera ms | PyTorch ms | ratio |', '|---|---|---|---|');
-    for (const r of en.rows) L.push(`| ${r.case} | ${f(r.tessera_ms, 1)} | ${f(r.torch_ms, 1)} | ${f(r.ratio, 2)} |`);
+    L.push('## Engine speed against PyTorch', '', `Command: \`node dist/bench/engine.js --iters ${en.iters}\` (the same models in Tessera and in PyTorch through Debian's python3-torch — the same libtorch — in one run; median of ${en.iters} steps; ${en.threads} threads; ratio = Tessera time / PyTorch time).`, '', '| case | Tessera (ms) | PyTorch (ms) | ratio | PyTorch channels_last (ms) | ratio |', '|---|---|---|---|---|---|');
+    for (const r of en.rows) L.push(`| ${r.case} | ${f(r.tessera_ms, 0)} | ${f(r.torch_ms, 0)} | ${f(r.ratio, 2)} | ${f(r.torch_channels_last_ms, 0)} | ${f(r.ratio_vs_channels_last, 2)} |`);
     writeFileSync(join(R, 'engine.svg'), barChartSvg(en.rows.map((r: any) => ({ label: r.case, value: r.ratio })), { title: 'Tessera / PyTorch time (1.0 = parity)' }));
     L.push('', '![engine ratios](bench/results/engine.svg)', '');
   }
@@ -185,9 +191,16 @@ function main(): void {
   const { values } = parseArgs({ options: { long: { type: 'boolean', default: false }, only: { type: 'string' }, 'render-only': { type: 'boolean', default: false } } });
   if (!values['render-only']) {
     const only = values.only?.split(',');
+    // The engine comparison runs PyTorch beside Tessera (Debian's python3-torch, a development-only
+    // dependency); without it that step is skipped and its last results are shown.
+    const torchOk = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
     for (const s of STEPS) {
       if (s.group === 'long' && !values.long) continue;
       if (only && !only.includes(s.group)) continue;
+      if (s.group === 'engine' && !torchOk) {
+        process.stderr.write(`▶ ${s.name}: skipped — needs PyTorch for the side-by-side run (apt-get install python3-torch)\n`);
+        continue;
+      }
       run(s);
     }
   }
