@@ -10,6 +10,8 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <cstdlib>
+#include <list>
+#include <malloc.h>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -44,8 +46,10 @@ class CachingCPUAllocator final : public c10::Allocator {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = free_.find(size);
       if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
+        auto entry = it->second.back();  // the most recently freed block of this size
         it->second.pop_back();
+        p = entry->second;
+        order_.erase(entry);
         cached_ -= size;
       }
     }
@@ -72,13 +76,27 @@ class CachingCPUAllocator final : public c10::Allocator {
     }
     const size_t size = it->second;
     live_.erase(it);
-    if (cached_ + size > limit_) {
+    if (size > limit_) {
       lock.unlock();
       c10::free_cpu(p);
       return;
     }
-    free_[size].push_back(p);
+    // Full: evict the least recently freed blocks. Sizes that stop recurring (e.g. a growing
+    // sequence length) age out instead of pinning the cache forever.
+    std::vector<void*> evicted;
+    while (cached_ + size > limit_ && !order_.empty()) {
+      auto [osize, op] = order_.front();
+      auto& same = free_[osize];
+      same.erase(same.begin());  // blocks of one size are freed in order: its oldest is first
+      order_.pop_front();
+      cached_ -= osize;
+      evicted.push_back(op);
+    }
+    order_.emplace_back(size, p);
+    free_[size].push_back(std::prev(order_.end()));
     cached_ += size;
+    lock.unlock();
+    for (void* q : evicted) c10::free_cpu(q);
   }
 
   size_t emptyCache() {
@@ -86,8 +104,8 @@ class CachingCPUAllocator final : public c10::Allocator {
     size_t freed;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (auto& kv : free_)
-        for (void* p : kv.second) blocks.push_back(p);
+      for (auto& entry : order_) blocks.push_back(entry.second);
+      order_.clear();
       free_.clear();
       freed = cached_;
       cached_ = 0;
@@ -106,7 +124,10 @@ class CachingCPUAllocator final : public c10::Allocator {
   static void freeLarge(void* p);
 
   mutable std::mutex mu_;
-  mutable std::unordered_map<size_t, std::vector<void*>> free_;
+  // Cached blocks, least recently freed first; free_ indexes them by size.
+  using Entry = std::list<std::pair<size_t, void*>>::iterator;
+  mutable std::list<std::pair<size_t, void*>> order_;
+  mutable std::unordered_map<size_t, std::vector<Entry>> free_;
   mutable std::unordered_map<void*, size_t> live_;
   mutable size_t cached_ = 0;
   size_t limit_ = 0;
@@ -123,6 +144,11 @@ void CachingCPUAllocator::freeLarge(void* p) { instance().release(p); }
 }  // namespace
 
 void InstallCachingAllocator() {
+  // glibc raises its mmap threshold after large frees, after which big blocks come from the heap
+  // and freed ones are kept there: a run whose sizes keep changing (sampling a growing sequence)
+  // grew to 9 GB resident with 3 MB of live tensors. A fixed threshold keeps large blocks mmapped,
+  // so what this cache evicts goes back to the kernel.
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMinCached));
   // Priority above c10's default registration, so at::empty and friends use it.
   c10::SetAllocator(c10::DeviceType::CPU, &instance(), /*priority=*/10);
 }

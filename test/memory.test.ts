@@ -194,3 +194,28 @@ test('scopes closed out of order are an error', () => {
   s1[Symbol.dispose]();
   assert.equal(T.memoryStats().scopeDepth, 0);
 });
+
+test('the CPU block cache stays within its limit and evicts sizes that stop recurring', async () => {
+  // In a child process with a 16 MB cache: 300 distinct block sizes of 1–4 MB (like sampling a
+  // growing sequence) must neither grow the cache past its limit nor the resident set by more
+  // than a small margin — freed blocks beyond the cache go back to the kernel.
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('./helpers.js');
+  const script = `
+    const T = await import(${JSON.stringify(join(repoRoot, 'dist/src/torch/index.js'))});
+    const base = process.memoryUsage().rss;
+    let maxCached = 0;
+    for (let i = 0; i < 300; i++) {
+      const n = 262144 + i * 2600; // 1 MB … 4 MB of float32
+      T.tidy(() => T.ones([n]).mul(2).sum().item());
+      maxCached = Math.max(maxCached, T.memoryStats().cachedBytes);
+    }
+    console.log(JSON.stringify({ maxCached, growth: process.memoryUsage().rss - base }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, TESSERA_CPU_CACHE_MB: '16' } });
+  assert.equal(r.status, 0, r.stderr);
+  const { maxCached, growth } = JSON.parse(r.stdout) as { maxCached: number; growth: number };
+  assert.ok(maxCached <= 16 * 2 ** 20, `cache held ${maxCached} bytes`);
+  assert.ok(maxCached > 8 * 2 ** 20, 'the cache was used');
+  assert.ok(growth < 150 * 2 ** 20, `resident set grew by ${(growth / 2 ** 20).toFixed(0)} MB`);
+});
