@@ -44,9 +44,9 @@ export const command = defineCommand({
     // 1. Class-conditional samples: one row per class, 8 per row.
     const perClass = 8;
     for (const [file, name, opts] of [
-      ['mnist-maskgit.safetensors', 'samples-mnist-maskgit.png', { steps: 8 }],
-      ['mnist-ar.safetensors', 'samples-mnist-ar.png', { topK: 64 }],
-      ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png', { steps: 12 }],
+      ['mnist-maskgit.safetensors', 'samples-mnist-maskgit.png', { steps: 12, cfg: 3 }],
+      ['mnist-ar.safetensors', 'samples-mnist-ar.png', { cfg: 3 }],
+      ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png', { steps: 12, cfg: 3 }],
     ] as const) {
       const t0 = performance.now();
       const pm = PriorModel.load(join(models, file));
@@ -55,7 +55,7 @@ export const command = defineCommand({
       const grid = T.tidy(() => imagesToGrid(pm.sample({ ...opts, classes, generator: new T.Generator(o.seed) }), { nrow: perClass }).keep());
       await writePng(join(out, name), grid);
       grid.dispose();
-      const how = pm.arch === 'ar' ? 'autoregressive, KV cache, top-k 64' : `MaskGIT, ${opts.steps ?? 8} steps`;
+      const how = `${pm.arch === 'ar' ? 'autoregressive, KV cache' : `MaskGIT, ${'steps' in opts ? opts.steps : 8} steps`}, guidance ${opts.cfg}`;
       written.push(`${name}  ${rows} rows (${pm.classNames.join(', ')}) × ${perClass} samples; ${how}; ${seconds(t0)}`);
       pm.dispose();
     }
@@ -77,7 +77,7 @@ export const command = defineCommand({
       for (let i = 0; i < idx.length; i++) {
         const target = (lab[i]! + 5) % 10;
         targets.push(target);
-        rowsOut.push(T.tidy(() => pm.inpaint(images.index(i).unsqueeze(0), mask, { class: target, generator: new T.Generator(o.seed + i) }).image.keep()));
+        rowsOut.push(T.tidy(() => pm.inpaint(images.index(i).unsqueeze(0), mask, { class: target, cfg: 3, generator: new T.Generator(o.seed + i) }).image.keep()));
       }
       const shown = T.tidy(() => images.mul(mask.eq(0).to('float32')).add(mask.mul(0.3))); // region greyed
       const grid = T.tidy(() => imagesToGrid(T.cat([images, shown, ...rowsOut]), { nrow: 8 }).keep());
