@@ -3,46 +3,23 @@
 // away from the region untouched, bad inputs), outpaint (whole-token growth) and one-line errors.
 // Everything runs on a 40-image 16×16 folder dataset and an untrained tiny VQ-VAE written here,
 // with a one-block 32-wide prior trained for 6 steps, so the file takes well under a minute.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import * as T from '../src/torch/index.js';
 import { createTokenizer, saveTokenizer } from '../src/tokenizers/index.js';
 import { PriorModel } from '../src/priors/index.js';
 import { readImage } from '../src/data/index.js';
+import { cliSandbox, assertCliError, type CliRun } from './helpers.js';
 
-const here = dirname(fileURLToPath(import.meta.url)); // dist/test
-const mainJs = join(here, '..', 'src', 'cli', 'main.js');
-const tmp = mkdtempSync(join(tmpdir(), 'tessera-cli-prior-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_CACHE: join(tmp, 'cache'), TESSERA_THREADS: '1' };
-delete env.TESSERA_DEBUG;
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-function tessera(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: tmp, encoding: 'utf8', env });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-const p = (...parts: string[]): string => join(tmp, ...parts);
+const { tmp, env, mainJs, tessera, p } = cliSandbox('cli-prior');
+type Run = CliRun;
 const bytes = (rel: string): Buffer => readFileSync(p(rel));
 
-/** An expected error: exit code, exactly one line on stderr, no stack trace. */
-function assertError(r: Run, code: number, re: RegExp): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.err})`);
-  const lines = r.err.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.err}`);
-  assert.match(lines[0]!, re);
-  assert.doesNotMatch(r.err, /\n\s+at /);
-}
+const assertError = assertCliError;
 /** A run that must succeed. */
 function ok(r: Run): Run {
   assert.equal(r.code, 0, r.err);

@@ -1,45 +1,20 @@
 // The tokenizer commands end to end, through the built executable: train (files, exact resume,
 // Ctrl-C), encode/decode/reconstruct, eval, info, import, and one-line errors with the right exit codes.
 // Tiny settings throughout (16 px MNIST, 6 steps) so the file runs in well under two minutes.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import * as T from '../src/torch/index.js';
 import { loadTokenizer } from '../src/tokenizers/index.js';
 import { imageToTensor, readImage, tensorToImage } from '../src/data/index.js';
-import { fixturePath } from './helpers.js';
+import { fixturePath, cliSandbox, assertCliError } from './helpers.js';
 
-const here = dirname(fileURLToPath(import.meta.url)); // dist/test
-const mainJs = join(here, '..', 'src', 'cli', 'main.js');
-const tmp = mkdtempSync(join(tmpdir(), 'tessera-cli-tok-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_CACHE: join(tmp, 'cache'), TESSERA_THREADS: '1' };
-delete env.TESSERA_DEBUG;
+const { tmp, env, mainJs, tessera, p } = cliSandbox('cli-tok');
 
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-function tessera(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: tmp, encoding: 'utf8', env });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-const p = (...parts: string[]): string => join(tmp, ...parts);
-
-/** An expected error: exit code, exactly one line on stderr, no stack trace. */
-function assertError(r: Run, code: number, re: RegExp): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.err})`);
-  const lines = r.err.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.err}`);
-  assert.match(lines[0]!, re);
-  assert.doesNotMatch(r.err, /\n\s+at /);
-}
+const assertError = assertCliError;
 
 const TINY = ['--arch', 'vqvae', '--data', 'mnist', '--size', '16', '--steps', '6', '--batch-size', '4', '--ch', '32', '--codebook-size', '64', '--downsample', '4', '--no-gan'];
 const modelA = p('runs', 'a', 'model.safetensors');

@@ -1,42 +1,19 @@
 // `tessera eval fid DIR_A DIR_B` end to end through the built executable: with a (randomly
 // initialised) Tessera classifier and with FID Inception weights from a user file, on tiny folders
 // of PNGs written here; corrupt images are skipped and counted; bad input gives one line.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import * as T from '../src/torch/index.js';
 import * as io from '../src/io/index.js';
 import { Classifier, defaultClassifierConfig, saveClassifier } from '../src/metrics/classifier.js';
 import { FidInceptionV3 } from '../src/metrics/inception.js';
+import { cliSandbox, assertCliError } from './helpers.js';
 
-const here = dirname(fileURLToPath(import.meta.url)); // dist/test
-const mainJs = join(here, '..', 'src', 'cli', 'main.js');
-const tmp = mkdtempSync(join(tmpdir(), 'tessera-eval-fid-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_CACHE: join(tmp, 'cache'), TESSERA_THREADS: '2' };
-delete env.TESSERA_DEBUG;
-const p = (...parts: string[]): string => join(tmp, ...parts);
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-function tessera(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: tmp, encoding: 'utf8', env });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-function assertError(r: Run, code: number, re: RegExp): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.err})`);
-  const lines = r.err.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.err}`);
-  assert.match(lines[0]!, re);
-}
+const { tessera, p } = cliSandbox('eval-fid', { threads: 2 });
+const assertError = assertCliError;
 
 /** n 16×16 RGB PNGs: smooth random blobs; `noise` adds per-pixel noise (a different distribution). */
 async function writeFolder(dir: string, n: number, seed: number, noise = 0): Promise<void> {

@@ -3,13 +3,10 @@
 // dataset of two classes written here: the JSON fields, rejection sampling (rate 1 is the plain
 // evaluation; lower rates never lower class accuracy or the mean score), one-line errors. Also the
 // rejection-sampling functions on hand-made probabilities, and rFID in `tessera eval tokenizer`.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import * as T from '../src/torch/index.js';
 import type { Tensor } from '../src/torch/index.js';
@@ -19,31 +16,10 @@ import { saveTokenizer } from '../src/tokenizers/index.js';
 import { Classifier, defaultClassifierConfig, saveClassifier } from '../src/metrics/classifier.js';
 import { rejectionSample, rejectionScores } from '../src/metrics/rejection.js';
 import { shippedClassifier, packageRoot } from '../src/metrics/shipped.js';
+import { cliSandbox, assertCliError } from './helpers.js';
 
-const here = dirname(fileURLToPath(import.meta.url)); // dist/test
-const mainJs = join(here, '..', 'src', 'cli', 'main.js');
-const tmp = mkdtempSync(join(tmpdir(), 'tessera-eval-prior-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_CACHE: join(tmp, 'cache'), TESSERA_THREADS: '1' };
-delete env.TESSERA_DEBUG;
-const p = (...parts: string[]): string => join(tmp, ...parts);
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-function tessera(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: tmp, encoding: 'utf8', env });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-function assertError(r: Run, code: number, re: RegExp): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.err})`);
-  const lines = r.err.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.err}`);
-  assert.match(lines[0]!, re);
-  assert.doesNotMatch(r.err, /\n\s+at /);
-}
+const { tessera, p } = cliSandbox('eval-prior');
+const assertError = assertCliError;
 
 // ------------------------------------------------------------------ the rejection functions
 test('rejectionSample keeps the best share, per group in proportion, ties to the earlier candidate', () => {

@@ -1,5 +1,8 @@
 // Shared test utilities: fixture loading and numeric comparison.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -44,4 +47,37 @@ export function assertClose(a: Tensor, b: Tensor | TensorJson | number[], atol =
   if (bad > 0) {
     assert.fail(`${what} ${bad} of ${a.numel} elements differ; max |diff| = ${diff.max().item()} (atol ${atol}, rtol ${rtol})`);
   }
+}
+
+/** What a CLI run printed and returned. */
+export interface CliRun {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+/**
+ * A scratch directory for CLI tests (removed after the file's tests) and `tessera(...args)`,
+ * which runs the built CLI there with its own dataset cache and `threads` libtorch threads.
+ */
+export function cliSandbox(prefix: string, opts: { threads?: number } = {}) {
+  const tmp = mkdtempSync(join(tmpdir(), `tessera-${prefix}-`));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+  const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_CACHE: join(tmp, 'cache'), TESSERA_THREADS: String(opts.threads ?? 1) };
+  delete env.TESSERA_DEBUG;
+  const mainJs = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+  const tessera = (...args: string[]): CliRun => {
+    const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: tmp, encoding: 'utf8', env });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  return { tmp, env, mainJs, tessera, p: (...parts: string[]): string => join(tmp, ...parts) };
+}
+
+/** An expected CLI error: exit code, exactly one line on stderr, no stack trace. */
+export function assertCliError(r: CliRun, code: number, re: RegExp): void {
+  assert.equal(r.code, code, `exit code (stderr: ${r.err})`);
+  const lines = r.err.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.err}`);
+  assert.match(lines[0]!, re);
+  assert.doesNotMatch(r.err, /\n\s+at /);
 }
