@@ -109,12 +109,17 @@ async function main(): Promise<void> {
     const g = new T.Generator(1);
     for (let s = 0; s < total; s += 50) {
       const classes = Array.from({ length: Math.min(50, total - s) }, (_, i) => (s + i) % pm.classNames.length);
-      correct += T.tidy(() => {
+      const { right, grid } = T.tidy(() => {
         const imgs = pm.sample({ ...opts, classes, generator: g });
-        if (s === 0) void writePng(join(out, `${name.replace(/[^a-z0-9]+/g, '-')}-samples.png`), imagesToGrid(imgs, { nrow: 10 }).keep());
         const pred = clf.classify(imgs).classIds;
-        return pred.filter((c, i) => c === classes[i]).length;
+        // The first batch is kept as a picture: one row per 10 samples, so one column per digit.
+        return { right: pred.filter((c, i) => c === classes[i]).length, grid: s === 0 ? imagesToGrid(imgs, { nrow: 10 }) : null };
       });
+      correct += right;
+      if (grid) {
+        await writePng(join(out, `${name.replace(/[^a-z0-9]+/g, '-')}-samples.png`), grid);
+        grid.dispose();
+      }
     }
     acc[name] = { accuracy: correct / total, n: total };
     console.error(`${name}: ${(100 * correct / total).toFixed(1)}% of ${total} samples classified as the requested digit`);
