@@ -295,3 +295,14 @@ test('formatHelp and helpers', () => {
   assert.equal(suggest('zz', ['tokenizer', 'prior']), undefined);
   assert.equal(wrap('aaa bbb ccc', 7), 'aaa bbb\nccc');
 });
+
+test('loading the command registry (tessera --help) does not load libtorch', () => {
+  // Commands import the engine lazily inside run(); a static import in any command module would
+  // make every --help and typo wait for libtorch. /proc/self/maps lists the shared objects loaded.
+  const script = `await import(${JSON.stringify(join(here, '..', 'src', 'cli', 'commands', 'index.js'))});
+    const maps = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8');
+    console.log(/libtorch|tessera\\.node/.test(maps) ? 'loaded' : 'not loaded');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'not loaded');
+});

@@ -4,6 +4,7 @@ import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { readImage, imageToTensor, type RawImage } from '../data/images.js';
 import { PriorModel, type GenerateOptions } from '../priors/index.js';
+import type { SamplingFlags } from './sampling-options.js';
 import { UsageError } from './args.js';
 import { describeError, requireFile, withMessage } from './tokenizer-common.js';
 import sharp from 'sharp';
@@ -17,29 +18,6 @@ export function loadPrior(path: string): PriorModel {
     const msg = describeError(e);
     throw withMessage(e, msg.includes(path) ? msg : `cannot load prior ${path}: ${msg}`);
   }
-}
-
-/** Sampling flags every prior command takes. */
-export const samplingOptions = {
-  steps: { type: 'number', integer: true, min: 1, help: 'MaskGIT decoding steps (default: 8 for sample, 12 for inpaint/outpaint)' },
-  temperature: { type: 'number', min: 0, help: 'sampling temperature (default: 1)' },
-  topK: { type: 'number', integer: true, min: 0, help: 'sample among the k most likely tokens (default: all)' },
-  topP: { type: 'number', min: 0, help: 'nucleus sampling: the smallest set reaching probability p (default: 1)' },
-  cfg: { type: 'number', min: 0, help: 'classifier-free guidance scale (1 = none; needs a model trained with class dropout)' },
-  schedule: { type: 'enum', values: ['cosine', 'linear', 'square', 'cubic', 'log', 'exp'], help: 'MaskGIT mask schedule (default: cosine)' },
-  choiceTemperature: { type: 'number', min: 0, help: 'MaskGIT: Gumbel noise on the confidences, τ (default: 4.5)' },
-  seed: { type: 'number', integer: true, min: 0, default: 0, help: 'random seed: the same seed gives the same images' },
-} as const;
-
-export interface SamplingFlags {
-  steps?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  cfg?: number;
-  schedule?: GenerateOptions['schedule'];
-  choiceTemperature?: number;
-  seed: number;
 }
 
 export function generateOptions(o: SamplingFlags): GenerateOptions {

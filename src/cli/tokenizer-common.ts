@@ -11,7 +11,8 @@ import { StateDictError } from '../nn/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { loadTokenizer, importTokenizer, saveTokenizer, type ImportKind } from '../tokenizers/index.js';
 import type { ConvTokenizer } from '../tokenizers/index.js';
-import { DatasetError, imageToTensor, readImage, type Dataset, type RawImage } from '../data/index.js';
+import { DatasetError, formatDatasetSpec, imageToTensor, parseDatasetSpec, readImage, type Dataset, type RawImage } from '../data/index.js';
+import { UsageError } from './args.js';
 import type { CommandContext } from './command.js';
 
 /** The first line of a message (libtorch and sharp messages can span several). */
@@ -306,4 +307,14 @@ export function runImport(
       `downsampling ${f}, ${model.codebookSize} codes, ${model.tokensPerPosition} token${model.tokensPerPosition === 1 ? '' : 's'} per position`,
   );
   model.dispose();
+}
+
+/** A --data spec in canonical form ('emoji:twitter,google' → 'emoji:google,twitter'); a bad spec is a usage error. */
+export function canonicalDataSpec(spec: string): string {
+  try {
+    return formatDatasetSpec(parseDatasetSpec(spec));
+  } catch (e) {
+    if (e instanceof DatasetError) throw new UsageError(`--data: ${e.message}`);
+    throw e;
+  }
 }

@@ -1,8 +1,34 @@
 // What every `tessera train …` command does around runTraining(): remember a Ctrl-C for the exit
 // code, turn errors into one line, and tell the user how the run ended and how to continue it.
-import type { Trainable, RunOptions } from '../train/run.js';
+// Command modules import it lazily (it loads the engine).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CHECKPOINT_FILE, runTraining, type Trainable, type RunOptions } from '../train/run.js';
+import { UsageError } from './args.js';
 import type { CommandContext } from './command.js';
-import { describeError, withMessage } from './tokenizer-common.js';
+import { describeError, firstLine, withMessage } from './tokenizer-common.js';
+
+/**
+ * The run directory's checkpoint path, after the checks every train command makes: --resume needs
+ * a checkpoint there, a new run must not overwrite one.
+ */
+export function checkpointFor(out: string, resume: boolean): string {
+  const ckptPath = join(out, CHECKPOINT_FILE);
+  if (resume && !existsSync(ckptPath)) throw new Error(`--resume: no checkpoint in ${out} (${CHECKPOINT_FILE} not found); drop --resume to start a new run`);
+  if (!resume && existsSync(ckptPath)) throw new UsageError(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
+  return ckptPath;
+}
+
+/** A run's saved config.json for --resume; undefined when absent, one-line error when not JSON. */
+export function readRunConfig<C>(out: string): C | undefined {
+  const path = join(out, 'config.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as C;
+  } catch (e) {
+    throw new Error(`--resume: ${path} is not valid JSON (${firstLine((e as Error).message)})`);
+  }
+}
 
 /**
  * Runs (or resumes) training. Returns `{ exit }` when the run stopped early — 130 after Ctrl-C
@@ -15,7 +41,6 @@ export async function trainFromCommand(
   ctx: CommandContext,
   resumeCmd: string,
 ): Promise<{ exit: number } | { last: number }> {
-  const { runTraining } = await import('../train/run.js');
   // runTraining saves on the first Ctrl-C; this only remembers that it happened, for the exit code.
   let interrupted = false;
   const onSigint = () => {

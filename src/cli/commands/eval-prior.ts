@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../args.js';
 import { defineCommand } from '../command.js';
-import { samplingOptions, type SamplingFlags } from '../prior-common.js';
+import { samplingOptions, type SamplingFlags } from '../sampling-options.js';
 
 /** A training run's config.json next to the model file, if any (for its --val-count). */
 function runConfigNextTo(model: string): { path: string; data: string; valCount?: number } | undefined {

@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../args.js';
 import { defineCommand } from '../command.js';
-import { samplingOptions, type SamplingFlags } from '../prior-common.js';
+import { samplingOptions, type SamplingFlags } from '../sampling-options.js';
 
 export const command = defineCommand({
   name: 'outpaint',

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { UsageError } from '../args.js';
 import { defineCommand } from '../command.js';
-import { samplingOptions, type SamplingFlags } from '../prior-common.js';
+import { samplingOptions, type SamplingFlags } from '../sampling-options.js';
 
 export const command = defineCommand({
   name: 'sample',

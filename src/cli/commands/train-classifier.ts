@@ -6,7 +6,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError, flagName } from '../args.js';
-import { trainFromCommand } from '../train-common.js';
 import { defineCommand } from '../command.js';
 import type { ClassifierTrainConfig } from '../../train/classifier.js';
 
@@ -226,6 +225,7 @@ export const command = defineCommand({
     );
     if (opts.resume && startStep >= cfg.steps) ctx.err(`note: the run is already complete (step ${startStep} of ${cfg.steps})`);
 
+    const { trainFromCommand } = await import('../train-common.js');
     const done = await trainFromCommand(
       trainer,
       {

@@ -4,7 +4,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../args.js';
-import { trainFromCommand } from '../train-common.js';
 import { defineCommand } from '../command.js';
 import type { PriorTrainConfig } from '../../train/prior.js';
 
@@ -174,6 +173,7 @@ export const command = defineCommand({
       `${cfg.arch === 'ar' ? 'autoregressive' : 'MaskGIT'} prior (${common.formatCount(p.numParameters())} parameters, ${p.seqLen} tokens per image, ${classes}) ` +
         `on ${cfg.data} tokens from ${cfg.tokenizer}: ${common.formatCount(trainer.tokens.size(0))} sequences; ${cfg.steps} steps of ${cfg.batchSize} → ${out}`,
     );
+    const { trainFromCommand } = await import('../train-common.js');
     const done = await trainFromCommand(
       trainer,
       {

@@ -5,7 +5,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError, flagName } from '../args.js';
-import { trainFromCommand } from '../train-common.js';
 import { defineCommand, type CommandContext } from '../command.js';
 import type { TokenizerTrainConfig } from '../../train/tokenizer.js';
 
@@ -388,6 +387,7 @@ export const command = defineCommand({
 
     if (opts.resume && startStep >= cfg.steps) ctx.err(`note: the run is already complete (step ${startStep} of ${cfg.steps}); raise --steps to train further`);
 
+    const { trainFromCommand } = await import('../train-common.js');
     const done = await trainFromCommand(
       trainer,
       {
