@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { CHECKPOINT_FILE, runTraining, type Trainable, type RunOptions } from '../train/run.js';
 import { UsageError } from './args.js';
 import type { CommandContext } from './command.js';
-import { describeError, firstLine, withMessage } from './tokenizer-common.js';
+import { describeError, firstLine, readSafetensorsMetadata, withMessage } from './tokenizer-common.js';
 
 /**
  * The run directory's checkpoint path, after the checks every train command makes: --resume needs
@@ -17,6 +17,24 @@ export function checkpointFor(out: string, resume: boolean): string {
   if (resume && !existsSync(ckptPath)) throw new Error(`--resume: no checkpoint in ${out} (${CHECKPOINT_FILE} not found); drop --resume to start a new run`);
   if (!resume && existsSync(ckptPath)) throw new UsageError(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
   return ckptPath;
+}
+
+/**
+ * The training checkpoint's step and trainer config for --resume; `what` names the trainer in the
+ * error when the file holds another trainer's state (or none).
+ */
+export function readCheckpointMeta<C>(ckptPath: string, what: string): { step: number; config: C } {
+  let meta: { step?: unknown; extra?: { config?: unknown } };
+  try {
+    meta = JSON.parse(readSafetensorsMetadata(ckptPath)['tessera.checkpoint'] ?? '') as typeof meta;
+  } catch (e) {
+    throw new Error(`--resume: ${ckptPath} is not a Tessera training checkpoint (${firstLine((e as Error).message)})`);
+  }
+  const config = meta.extra?.config;
+  if (config === null || typeof config !== 'object' || Array.isArray(config) || typeof meta.step !== 'number') {
+    throw new Error(`--resume: ${ckptPath} holds no ${what} training state (was it written by another trainer?)`);
+  }
+  return { step: meta.step, config: config as C };
 }
 
 /** A run's saved config.json for --resume; undefined when absent, one-line error when not JSON. */

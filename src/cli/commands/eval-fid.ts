@@ -75,7 +75,6 @@ export const command = defineCommand({
     if (o.inception !== undefined && o.classifier !== undefined) throw new UsageError('give either --inception or --classifier, not both');
     requireDir(dirA, 'DIR_A');
     requireDir(dirB, 'DIR_B');
-    const T = await import('../../torch/index.js');
     const { loadDataset } = await import('../../data/index.js');
     const { collectFeatures, fidName } = await import('../../metrics/features.js');
     const { frechetDistanceOf, kernelInceptionDistance, precisionRecall, inceptionScore, defaultIsSplits } = await import('../../metrics/distribution.js');

@@ -107,7 +107,7 @@ export const command = defineCommand({
     const T = await import('../../torch/index.js');
     const c = await import('../tokenizer-common.js');
     const { loadPrior, generateOptions } = await import('../prior-common.js');
-    const { loadDataset, parseDatasetSpec, formatDatasetSpec, DatasetError } = await import('../../data/index.js');
+    const { loadDataset } = await import('../../data/index.js');
     const { collectFeatures, fidName } = await import('../../metrics/features.js');
     const { RunningGaussian, frechetDistanceOf, kernelInceptionDistance, precisionRecall, inceptionScore, defaultIsSplits } = await import('../../metrics/distribution.js');
     const { rejectionSample } = await import('../../metrics/rejection.js');
@@ -131,13 +131,7 @@ export const command = defineCommand({
       // ---- the reference data
       const dataSpec = o.data ?? pm.config.data;
       if (dataSpec === undefined) throw new UsageError(`${o.model} does not record its dataset; pass --data`);
-      let spec: string;
-      try {
-        spec = formatDatasetSpec(parseDatasetSpec(dataSpec));
-      } catch (e) {
-        if (e instanceof DatasetError) throw new UsageError(`--data: ${e.message}`);
-        throw e;
-      }
+      const spec = c.canonicalDataSpec(dataSpec);
       const [H, W] = pm.config.imageSize;
       const size = o.size ?? Math.min(H, W);
       const run = runConfigNextTo(o.model);

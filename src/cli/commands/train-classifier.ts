@@ -3,7 +3,7 @@
 // Same run directory conventions as `train tokenizer`: config.json before the first step, exact
 // --resume from checkpoint.safetensors, Ctrl-C saves. At the end it measures accuracy on the held-out
 // split and writes it into <out>/metrics.json.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError, flagName } from '../args.js';
 import { defineCommand } from '../command.js';
@@ -80,20 +80,13 @@ export const command = defineCommand({
   async run(opts, _pos, ctx) {
     const o = opts as Opts;
     const out = opts.out;
-    const { parseDatasetSpec, formatDatasetSpec, DatasetError, loadDataset } = await import('../../data/index.js');
-    const canonicalSpec = (s: string): string => {
-      try {
-        return formatDatasetSpec(parseDatasetSpec(s));
-      } catch (e) {
-        if (e instanceof DatasetError) throw new UsageError(`--data: ${e.message}`);
-        throw e;
-      }
-    };
+    const { DatasetError, loadDataset } = await import('../../data/index.js');
     const common = await import('../tokenizer-common.js');
+    const { checkpointFor, readCheckpointMeta, readRunConfig } = await import('../train-common.js');
+    const canonicalSpec = common.canonicalDataSpec;
     const { ClassifierTrainer } = await import('../../train/classifier.js');
     const { defaultClassifierConfig } = await import('../../metrics/classifier.js');
-    const { CHECKPOINT_FILE } = await import('../../train/run.js');
-    const ckptPath = join(out, CHECKPOINT_FILE);
+    const ckptPath = checkpointFor(out, !!opts.resume);
     if (o.channels !== undefined && o.channels !== 1 && o.channels !== 3) throw new UsageError(`--channels must be 1 or 3, got ${String(o.channels)}`);
     if (o.hflip && o.noHflip) throw new UsageError('--hflip and --no-hflip contradict each other');
 
@@ -110,26 +103,10 @@ export const command = defineCommand({
     };
 
     if (opts.resume) {
-      if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint in ${out} (${CHECKPOINT_FILE} not found); drop --resume to start a new run`);
-      let meta: { step?: number; extra?: { config?: ClassifierTrainConfig } };
-      try {
-        meta = JSON.parse(common.readSafetensorsMetadata(ckptPath)['tessera.checkpoint'] ?? '') as typeof meta;
-      } catch (e) {
-        throw new Error(`--resume: ${ckptPath} is not a Tessera training checkpoint (${common.firstLine((e as Error).message)})`);
-      }
-      const train = meta.extra?.config;
-      if (!isObj(train) || !isObj(train.model) || typeof meta.step !== 'number') {
-        throw new Error(`--resume: ${ckptPath} holds no classifier training state (was it written by another trainer?)`);
-      }
-      const cfgPath = join(out, 'config.json');
-      let saved: Partial<RunConfig> = {};
-      if (existsSync(cfgPath)) {
-        try {
-          saved = JSON.parse(readFileSync(cfgPath, 'utf8')) as Partial<RunConfig>;
-        } catch (e) {
-          throw new Error(`--resume: ${cfgPath} is not valid JSON (${common.firstLine((e as Error).message)})`);
-        }
-      }
+      const meta = readCheckpointMeta<ClassifierTrainConfig>(ckptPath, 'classifier');
+      const train = meta.config;
+      if (!isObj(train.model)) throw new Error(`--resume: ${ckptPath} holds no classifier training state (was it written by another trainer?)`);
+      const saved = readRunConfig<Partial<RunConfig>>(out) ?? {};
       const m = train.model;
       const conflicts: string[] = [];
       const check = (key: string, given: unknown, savedValue: unknown) => {
@@ -162,9 +139,6 @@ export const command = defineCommand({
       startStep = meta.step;
       ds = await load(cfg.data, m.size, m.inChannels);
     } else {
-      if (existsSync(ckptPath)) {
-        throw new UsageError(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
-      }
       if (o.data === undefined) throw new UsageError('a new run needs --data (or --resume to continue the run in --out)');
       const data = canonicalSpec(o.data as string);
       const size = (o.size as number | undefined) ?? (data === 'mnist' ? 28 : undefined);

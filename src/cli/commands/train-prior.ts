@@ -83,11 +83,10 @@ export const command = defineCommand({
   async run(o, _pos, ctx) {
     const out = resolve(o.out);
     const common = await import('../tokenizer-common.js');
-    const { loadDataset, parseDatasetSpec, formatDatasetSpec, DatasetError } = await import('../../data/index.js');
+    const { loadDataset } = await import('../../data/index.js');
+    const { checkpointFor, readRunConfig } = await import('../train-common.js');
     const { PriorTrainer } = await import('../../train/prior.js');
-    const { CHECKPOINT_FILE } = await import('../../train/run.js');
-    const ckptPath = join(out, CHECKPOINT_FILE);
-    const cfgPath = join(out, 'config.json');
+    checkpointFor(out, !!o.resume);
 
     let cfg: RunConfig;
     if (o.resume) {
@@ -95,18 +94,13 @@ export const command = defineCommand({
       // given for them; otherwise a bare --resume was refused for --unconditional, --flip, --no-ema.
       const given = TRAINING_FLAGS.filter((k) => o[k] !== undefined && o[k] !== false);
       if (given.length) throw new UsageError(`--resume continues the saved run exactly; drop ${given.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}`);
-      if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint in ${out} (${CHECKPOINT_FILE} not found); drop --resume to start a new run`);
-      if (!existsSync(cfgPath)) throw new Error(`--resume: ${cfgPath} is missing`);
-      try {
-        cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
-      } catch (e) {
-        throw new Error(`--resume: ${cfgPath} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
-      }
+      const saved = readRunConfig<RunConfig>(out);
+      if (!saved) throw new Error(`--resume: ${join(out, 'config.json')} is missing`);
+      cfg = saved;
       // --steps may be raised (or lowered) to extend a run, as with train tokenizer; the cosine
       // schedule is then stretched over the new length from the current step on.
       if (o.steps !== undefined) cfg.steps = o.steps;
     } else {
-      if (existsSync(ckptPath)) throw new UsageError(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
       if (o.arch === undefined || o.tokenizer === undefined) throw new UsageError('a new run needs --arch and --tokenizer (or --resume to continue the run in --out)');
       // Data defaults come from the tokenizer's run directory, when it has one.
       let run: { data?: string; size?: number; valCount?: number } = {};
@@ -121,13 +115,7 @@ export const command = defineCommand({
       const data = o.data ?? run.data;
       const size = o.size ?? run.size;
       if (data === undefined || size === undefined) throw new UsageError('missing --data or --size (no tokenizer run config.json to take them from)');
-      let spec: string;
-      try {
-        spec = formatDatasetSpec(parseDatasetSpec(data));
-      } catch (e) {
-        if (e instanceof DatasetError) throw new UsageError(`--data: ${e.message}`);
-        throw e;
-      }
+      const spec = common.canonicalDataSpec(data);
       if (o.ema !== undefined && o.noEma) throw new UsageError('--ema and --no-ema contradict each other');
       cfg = {
         arch: o.arch,
@@ -166,7 +154,7 @@ export const command = defineCommand({
     } catch (e) {
       throw common.withMessage(e, `cannot build the prior: ${common.describeError(e)}`);
     }
-    common.writeTextFile(cfgPath, JSON.stringify(cfg, null, 2) + '\n');
+    common.writeTextFile(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
     const p = trainer.prior;
     const classes = trainer.classNames.length ? `${trainer.classNames.length} classes` : 'unconditional';
     ctx.out(

@@ -2,7 +2,7 @@
 // loop (checkpoints, exact resume, Ctrl-C saves). The resolved configuration is written to
 // <out>/config.json before the first step; --resume takes it back from there and from the checkpoint,
 // and any flag that contradicts it is a usage error rather than a silently different run.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError, flagName } from '../args.js';
 import { defineCommand, type CommandContext } from '../command.js';
@@ -244,25 +244,8 @@ function modelFacts(model: unknown): { codebookSize?: number; downsample?: numbe
 }
 
 /** A resumed run's configuration: the checkpoint's trainer config and config.json; flags may only repeat them. */
-function resolveResume(o: Opts, out: string, ckptPath: string, canonicalSpec: (s: string) => string, readMeta: (p: string) => Record<string, string>) {
-  if (o.config !== undefined) throw new UsageError("--resume reuses the run's saved configuration; drop --config");
-  let meta: { step?: number; extra?: { config?: TokenizerTrainConfig } };
-  try {
-    meta = JSON.parse(readMeta(ckptPath)['tessera.checkpoint'] ?? '') as typeof meta;
-  } catch (e) {
-    throw new Error(`--resume: ${ckptPath} is not a Tessera training checkpoint (${(e as Error).message.split('\n')[0]})`);
-  }
-  const train = meta.extra?.config;
-  if (!isObj(train) || typeof meta.step !== 'number') throw new Error(`--resume: ${ckptPath} holds no tokenizer training state (was it written by another trainer?)`);
-  const cfgPath = join(out, 'config.json');
-  let saved: Partial<RunConfig> = {};
-  if (existsSync(cfgPath)) {
-    try {
-      saved = JSON.parse(readFileSync(cfgPath, 'utf8')) as Partial<RunConfig>;
-    } catch (e) {
-      throw new Error(`--resume: ${cfgPath} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
-    }
-  }
+function resolveResume(o: Opts, out: string, canonicalSpec: (s: string) => string, meta: { step: number; config: TokenizerTrainConfig }, saved: Partial<RunConfig>) {
+  const train = meta.config;
 
   const conflicts: string[] = [];
   const check = (key: string, given: unknown, savedValue: unknown, show: (v: unknown) => string = String) => {
@@ -295,7 +278,7 @@ function resolveResume(o: Opts, out: string, ckptPath: string, canonicalSpec: (s
 
   const data = saved.data ?? (o.data === undefined ? undefined : canonicalSpec(o.data as string));
   const size = saved.size ?? (o.size as number | undefined);
-  if (data === undefined || size === undefined) throw new UsageError(`--resume: ${cfgPath} is missing; give --data and --size as in the original run`);
+  if (data === undefined || size === undefined) throw new UsageError(`--resume: ${join(out, 'config.json')} is missing; give --data and --size as in the original run`);
   const steps = (o.steps as number | undefined) ?? saved.steps ?? DEFAULTS.steps;
   if (steps < meta.step) throw new UsageError(`--steps ${steps} is below the checkpoint's step ${meta.step}`);
   // Key order as the trainer's own config, so the checkpoint's JSON comparison holds.
@@ -332,31 +315,22 @@ export const command = defineCommand({
   async run(opts, _pos, ctx) {
     const o = opts as Opts;
     const out = opts.out;
-    const { parseDatasetSpec, formatDatasetSpec, DatasetError, loadDataset } = await import('../../data/index.js');
-    const canonicalSpec = (s: string): string => {
-      try {
-        return formatDatasetSpec(parseDatasetSpec(s));
-      } catch (e) {
-        if (e instanceof DatasetError) throw new UsageError(`--data: ${e.message}`);
-        throw e;
-      }
-    };
+    const { loadDataset } = await import('../../data/index.js');
     const common = await import('../tokenizer-common.js');
+    const { checkpointFor, readCheckpointMeta, readRunConfig } = await import('../train-common.js');
+    const canonicalSpec = common.canonicalDataSpec;
     const { TokenizerTrainer, defaultTokenizerConfig } = await import('../../train/tokenizer.js');
-    const { CHECKPOINT_FILE } = await import('../../train/run.js');
-    const ckptPath = join(out, CHECKPOINT_FILE);
+    const ckptPath = checkpointFor(out, !!opts.resume);
 
     let cfg: RunConfig;
     let startStep = 0;
     if (opts.resume) {
-      if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint in ${out} (${CHECKPOINT_FILE} not found); drop --resume to start a new run`);
-      const r = resolveResume(o, out, ckptPath, canonicalSpec, common.readSafetensorsMetadata);
+      if (o.config !== undefined) throw new UsageError("--resume reuses the run's saved configuration; drop --config");
+      const meta = readCheckpointMeta<TokenizerTrainConfig>(ckptPath, 'tokenizer');
+      const r = resolveResume(o, out, canonicalSpec, meta, readRunConfig(out) ?? {});
       cfg = r.cfg;
       startStep = r.step;
     } else {
-      if (existsSync(ckptPath)) {
-        throw new UsageError(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
-      }
       cfg = resolveNew(o, canonicalSpec, (arch, d) => defaultTokenizerConfig(arch, d as never));
     }
     for (const [k, p] of Object.entries(cfg.lpips ?? {})) common.requireFile(p as string, `LPIPS weights (${k})`);
