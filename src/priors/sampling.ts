@@ -38,9 +38,9 @@ export function filterLogits(logits: Tensor, o: SamplingOptions): Tensor {
   }
   if (o.topP !== undefined && o.topP < 1) {
     const [sorted, order] = l.sort(-1, true);
-    const cum = sorted.softmax(-1).cumsum(-1);
+    const probs = sorted.softmax(-1);
     // Drop a token when the tokens before it already reach p (the most likely one always stays).
-    const dropSorted = cum.sub(sorted.softmax(-1)).ge(o.topP);
+    const dropSorted = probs.cumsum(-1).sub(probs).ge(o.topP);
     const drop = T.zeros(dropSorted.shape).scatter(-1, order, dropSorted.to('float32')).gt(0.5);
     l = l.maskedFill(drop, -Infinity);
   }

@@ -5,13 +5,7 @@
 // minute on 2 cores, printing what it wrote.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { defineCommand } from '../command.js';
-
-/** The package's models/ directory (this file is dist/src/cli/commands/demo.js). */
-export function shippedModelsDir(): string {
-  return fileURLToPath(new URL('../../../../models/', import.meta.url));
-}
 
 export const command = defineCommand({
   name: 'demo',
@@ -31,7 +25,8 @@ export const command = defineCommand({
     const T = await import('../../torch/index.js');
     const { loadDataset, imagesToGrid, writePng } = await import('../../data/index.js');
     const { PriorModel } = await import('../../priors/index.js');
-    const models = resolve(o.models ?? shippedModelsDir());
+    const { packageRoot } = await import('../../metrics/shipped.js');
+    const models = resolve(o.models ?? join(packageRoot(), 'models'));
     const need = ['mnist-maskgit.safetensors', 'mnist-ar.safetensors', 'emoji-maskgit.safetensors'];
     const missing = need.filter((f) => !existsSync(join(models, f)));
     if (missing.length) throw new Error(`the demo needs the shipped models; missing in ${models}: ${missing.join(', ')}`);
