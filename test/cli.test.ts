@@ -306,3 +306,17 @@ test('loading the command registry (tessera --help) does not load libtorch', () 
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'not loaded');
 });
+
+test('a reader that closes the pipe early ends the CLI quietly (tessera doctor | head -1)', async () => {
+  const { spawn } = await import('node:child_process');
+  // doctor prints line by line while it measures; head exits after the first, so later writes hit a closed pipe.
+  const child = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" "${mainJs}" doctor | head -1`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (err += d));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  assert.equal(code, 0, err);
+  assert.match(out, /^tessera /);
+  assert.equal(err, '', 'no stack trace from EPIPE');
+});
