@@ -8,13 +8,13 @@
 import { mkdirSync, writeFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as T from '../src/torch/index.js';
 import { loadDataset, type Dataset } from '../src/data/index.js';
 import { TokenizerTrainer } from '../src/train/tokenizer.js';
+import type { QuantizerSpec } from '../src/tokenizers/base.js';
 import { runTraining } from '../src/train/run.js';
-import { psnr, codebookUsage } from '../src/metrics/image.js';
+import { measureTokenizer } from '../src/metrics/evaluate-tokenizer.js';
 
-const VARIANTS: Record<string, { note: string; quantizer: (k: number) => object }> = {
+const VARIANTS: Record<string, { note: string; quantizer: (k: number) => QuantizerSpec }> = {
   plain: { note: 'nearest-neighbour VQ, random init', quantizer: (k) => ({ type: 'vq', codebookSize: k }) },
   'kmeans-restart': {
     note: 'k-means init + dead-code restart',
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     const runDir = join(values.runs!, name);
     rmSync(runDir, { recursive: true, force: true });
     await runTraining(trainer, { outDir: runDir, steps, logEvery: 250, imageEvery: steps, checkpointEvery: steps });
-    results[name] = { ...measure(trainer, val, k), note: v.note, codebookSize: k, steps, valImages: val.size };
+    results[name] = { ...measure(trainer, val), note: v.note, codebookSize: k, steps, valImages: val.size };
     writeFileSync(resultsPath, JSON.stringify({ ...results, _meta: { data: values.data, size, date: new Date().toISOString() } }, null, 2));
     console.log(name, JSON.stringify(results[name]));
   }
@@ -70,28 +70,15 @@ async function main(): Promise<void> {
   }
 }
 
-function measure(t: TokenizerTrainer, val: Dataset, k: number): Record<string, number> {
+/** Code use of the validation tokens and PSNR (the library's measureTokenizer). */
+function measure(t: TokenizerTrainer, val: Dataset): Record<string, number | null> {
   t.model.eval();
-  const counts = new Float64Array(k);
-  let sp = 0;
-  let n = 0;
-  for (let s = 0; s < val.size; s += 64) {
-    T.tidy(() =>
-      T.noGrad(() => {
-        const idx = Array.from({ length: Math.min(64, val.size - s) }, (_, i) => s + i);
-        const x = val.batch(idx).images;
-        const out = t.model.forward(x);
-        sp += psnr(x, out.recon.clamp(-1, 1)) * idx.length;
-        n += idx.length;
-        T.bincount(out.quant.indices.flatten(), null, k)
-          .toArray()
-          .forEach((c, i) => (counts[i]! += c));
-      }),
-    );
+  try {
+    const m = measureTokenizer(t.model, val, { batchSize: 64 });
+    return { utilization: m.utilization, perplexity: m.perplexity, tokens: m.tokens, psnr: m.psnr };
+  } finally {
+    t.model.train();
   }
-  t.model.train();
-  const u = codebookUsage(counts);
-  return { utilization: u.utilization, perplexity: u.perplexity, tokens: counts.reduce((a, b) => a + b, 0), psnr: sp / n };
 }
 
 await main();

@@ -110,8 +110,15 @@ class Block extends nn.Module {
   forward(x: Tensor, mask: Tensor): Tensor {
     const [b, t, d] = x.shape as [number, number, number];
     const hd = d / this.heads;
-    const [q, k, v] = this.qkv.forward(this.ln1.forward(x)).split(d, 2).map((u) => u.view([b, t, this.heads, hd]).transpose(1, 2)) as [Tensor, Tensor, Tensor];
-    const att = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(hd)).maskedFill(mask.logicalNot(), -Infinity).softmax(-1);
+    const [q, k, v] = this.qkv
+      .forward(this.ln1.forward(x))
+      .split(d, 2)
+      .map((u) => u.view([b, t, this.heads, hd]).transpose(1, 2)) as [Tensor, Tensor, Tensor];
+    const att = q
+      .matmul(k.transpose(-2, -1))
+      .mul(1 / Math.sqrt(hd))
+      .maskedFill(mask.logicalNot(), -Infinity)
+      .softmax(-1);
     const y = att.matmul(v).transpose(1, 2).reshape([b, t, d]);
     x = x.add(this.proj.forward(y));
     return x.add(this.fc2.forward(this.fc1.forward(this.ln2.forward(x)).gelu()));

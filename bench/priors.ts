@@ -41,9 +41,12 @@ function timeSampling(ar: ARPrior, mg: MaskGIT, batch: number, repeats: number, 
   const cls = Array.from({ length: batch }, (_, i) => (classes ? i % 10 : null));
   const g = new T.Generator(0);
   const rows: [string, () => void][] = [
-    ['AR, no cache', () => void T.tidy(() => ar.sample({ classes: cls, cache: false, generator: g }))],
-    ['AR, KV cache', () => void T.tidy(() => ar.sample({ classes: cls, cache: true, generator: g }))],
-    ...[4, 8, 12].map((steps): [string, () => void] => [`MaskGIT, ${steps} steps`, () => void T.tidy(() => mg.generate({ classes: cls, steps, generator: g }))]),
+    ['AR, no cache', () => void T.tidy(() => ar.generate({ classes: cls, cache: false, generator: g }))],
+    ['AR, KV cache', () => void T.tidy(() => ar.generate({ classes: cls, cache: true, generator: g }))],
+    ...[4, 8, 12].map((steps): [string, () => void] => [
+      `MaskGIT, ${steps} steps`,
+      () => void T.tidy(() => mg.generate({ classes: cls, steps, generator: g })),
+    ]),
   ];
   const secs = rows.map(([, fn]) => timeIt(fn, repeats) / batch);
   return rows.map(([method], i) => ({ method, secondsPerImage: secs[i]!, speedup: secs[0]! / secs[i]! }));
@@ -110,7 +113,7 @@ async function main(): Promise<void> {
     for (let s = 0; s < total; s += 50) {
       const classes = Array.from({ length: Math.min(50, total - s) }, (_, i) => (s + i) % pm.classNames.length);
       const { right, grid } = T.tidy(() => {
-        const imgs = pm.sample({ ...opts, classes, generator: g });
+        const imgs = pm.sample({ ...opts, defaults: false, classes, generator: g }); // exactly these settings, not the model file's
         const pred = clf.classify(imgs).classIds;
         // The first batch is kept as a picture: one row per 10 samples, so one column per digit.
         return { right: pred.filter((c, i) => c === classes[i]).length, grid: s === 0 ? imagesToGrid(imgs, { nrow: 10 }) : null };
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
       }
     }
     acc[name] = { accuracy: correct / total, n: total };
-    console.error(`${name}: ${(100 * correct / total).toFixed(1)}% of ${total} samples classified as the requested digit`);
+    console.error(`${name}: ${((100 * correct) / total).toFixed(1)}% of ${total} samples classified as the requested digit`);
   }
   results.classAccuracy = acc;
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
@@ -134,13 +137,19 @@ function table(r: Record<string, any>): string {
   for (const key of ['shipped', 'long']) {
     const s = r[key];
     if (!s) continue;
-    lines.push(`Sampling, ${s.tokens} tokens per image (batch ${r._meta.batch}, ${r._meta.threads} threads):`, '', '| method | ms / image | vs AR without cache |', '|---|---|---|');
+    lines.push(
+      `Sampling, ${s.tokens} tokens per image (batch ${r._meta.batch}, ${r._meta.threads} threads):`,
+      '',
+      '| method | ms / image | vs AR without cache |',
+      '|---|---|---|',
+    );
     for (const t of s.timings as Timing[]) lines.push(`| ${t.method} | ${(t.secondsPerImage * 1000).toFixed(1)} | ${t.speedup.toFixed(1)}x |`);
     lines.push('');
   }
   if (r.classAccuracy) {
     lines.push('| prior | samples classified as the requested digit |', '|---|---|');
-    for (const [k, v] of Object.entries(r.classAccuracy as Record<string, { accuracy: number; n: number }>)) lines.push(`| ${k} | ${(v.accuracy * 100).toFixed(1)}% of ${v.n} |`);
+    for (const [k, v] of Object.entries(r.classAccuracy as Record<string, { accuracy: number; n: number }>))
+      lines.push(`| ${k} | ${(v.accuracy * 100).toFixed(1)}% of ${v.n} |`);
   }
   return lines.join('\n');
 }

@@ -9,48 +9,120 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as T from '../src/torch/index.js';
+import { evaluateTokenizer, evaluatePrior, type EvaluatePriorOptions } from '../src/metrics/index.js';
 import { barChartSvg } from '../src/train/plot.js';
 import { repoRootFromHere } from './util.js';
 
 const root = repoRootFromHere(import.meta.url);
 const R = join(root, 'bench/results');
-const cli = join(root, 'dist/src/cli/main.js');
 
 interface Step {
   name: string;
   group: 'evals' | 'priors' | 'engine' | 'long';
-  args: string[];
-  /** Where stdout (JSON) goes; absent when the step writes its own files. */
+  /** A benchmark script run with node (it writes its own files)… */
+  args?: string[];
+  /** …or an evaluation run in this process through the library, its result written as JSON to `json`. */
+  evaluate?: () => Promise<unknown>;
   json?: string;
 }
 
+const onWarning = (l: string): void => void process.stderr.write(`  warning: ${l}\n`);
+const onNote = (l: string): void => void process.stderr.write(`  note: ${l}\n`);
+/** The same evaluation as `tessera eval prior --model models/<model>.safetensors --json` with these settings. */
+const prior = (model: string, o: Omit<EvaluatePriorOptions, 'model'>) => () => evaluatePrior({ model: `models/${model}.safetensors`, onWarning, onNote, ...o });
+
+/**
+ * The evaluations of the shipped models (paths relative to the repository root, the working directory
+ * while they run). The plain rows leave out the models' recommended settings (guidance), so they are
+ * the baseline the guided rows are compared with.
+ */
+export const EVAL_STEPS: Step[] = [
+  {
+    name: 'eval tokenizer mnist',
+    group: 'evals',
+    evaluate: () => evaluateTokenizer({ model: 'models/mnist-vqvae.safetensors', data: 'mnist', size: 28, onWarning, onNote }),
+    json: 'evals/tokenizer-mnist.json',
+  },
+  {
+    name: 'eval tokenizer emoji',
+    group: 'evals',
+    evaluate: () => evaluateTokenizer({ model: 'models/emoji-movq.safetensors', data: 'emoji:google', size: 32, onWarning, onNote }),
+    json: 'evals/tokenizer-emoji.json',
+  },
+  {
+    name: 'eval prior mnist maskgit',
+    group: 'evals',
+    evaluate: prior('mnist-maskgit', { n: 1000, acceptance: [1, 0.5, 0.25], sampling: { defaults: false } }),
+    json: 'evals/prior-mnist-maskgit.json',
+  },
+  {
+    name: 'eval prior mnist maskgit cfg',
+    group: 'evals',
+    evaluate: prior('mnist-maskgit', { n: 1000, sampling: { steps: 12, cfg: 3 } }),
+    json: 'evals/prior-mnist-maskgit-cfg3.json',
+  },
+  {
+    name: 'eval prior mnist ar',
+    group: 'evals',
+    evaluate: prior('mnist-ar', { n: 1000, acceptance: [1, 0.5, 0.25], sampling: { defaults: false } }),
+    json: 'evals/prior-mnist-ar.json',
+  },
+  { name: 'eval prior mnist ar cfg', group: 'evals', evaluate: prior('mnist-ar', { n: 1000, sampling: { cfg: 3 } }), json: 'evals/prior-mnist-ar-cfg3.json' },
+  {
+    name: 'eval prior emoji maskgit',
+    group: 'evals',
+    evaluate: prior('emoji-maskgit', { n: 500, sampling: { steps: 12, defaults: false } }),
+    json: 'evals/prior-emoji-maskgit.json',
+  },
+  {
+    name: 'eval prior emoji maskgit cfg',
+    group: 'evals',
+    evaluate: prior('emoji-maskgit', { n: 500, sampling: { steps: 12, cfg: 3 } }),
+    json: 'evals/prior-emoji-maskgit-cfg3.json',
+  },
+];
+
 const STEPS: Step[] = [
-  { name: 'eval tokenizer mnist', group: 'evals', args: [cli, 'eval', 'tokenizer', '--model', 'models/mnist-vqvae.safetensors', '--data', 'mnist', '--size', '28', '--json'], json: 'evals/tokenizer-mnist.json' },
-  { name: 'eval tokenizer emoji', group: 'evals', args: [cli, 'eval', 'tokenizer', '--model', 'models/emoji-movq.safetensors', '--data', 'emoji:google', '--size', '32', '--json'], json: 'evals/tokenizer-emoji.json' },
-  { name: 'eval prior mnist maskgit', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-maskgit.safetensors', '--n', '1000', '--accept', '1,0.5,0.25', '--json'], json: 'evals/prior-mnist-maskgit.json' },
-  { name: 'eval prior mnist maskgit cfg', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-maskgit.safetensors', '--n', '1000', '--steps', '12', '--cfg', '3', '--json'], json: 'evals/prior-mnist-maskgit-cfg3.json' },
-  { name: 'eval prior mnist ar', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-ar.safetensors', '--n', '1000', '--accept', '1,0.5,0.25', '--json'], json: 'evals/prior-mnist-ar.json' },
-  { name: 'eval prior mnist ar cfg', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/mnist-ar.safetensors', '--n', '1000', '--cfg', '3', '--json'], json: 'evals/prior-mnist-ar-cfg3.json' },
-  { name: 'eval prior emoji maskgit', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/emoji-maskgit.safetensors', '--n', '500', '--steps', '12', '--json'], json: 'evals/prior-emoji-maskgit.json' },
-  { name: 'eval prior emoji maskgit cfg', group: 'evals', args: [cli, 'eval', 'prior', '--model', 'models/emoji-maskgit.safetensors', '--n', '500', '--steps', '12', '--cfg', '3', '--json'], json: 'evals/prior-emoji-maskgit-cfg3.json' },
+  ...EVAL_STEPS,
   { name: 'priors bench', group: 'priors', args: [join(root, 'dist/bench/priors.js'), '--out', 'bench/results/priors'] },
   { name: 'engine bench', group: 'engine', args: [join(root, 'dist/bench/engine.js'), '--iters', '15', '--json', 'bench/results/engine.json'] },
-  { name: 'tokenizer comparison', group: 'long', args: [join(root, 'dist/bench/tokenizers.js'), '--steps', '1000', '--batch-size', '8', '--ch', '32', '--codebook-size', '1024', '--out', 'bench/results/tokenizers'] },
+  {
+    name: 'tokenizer comparison',
+    group: 'long',
+    args: [
+      join(root, 'dist/bench/tokenizers.js'),
+      '--steps',
+      '1000',
+      '--batch-size',
+      '8',
+      '--ch',
+      '32',
+      '--codebook-size',
+      '1024',
+      '--out',
+      'bench/results/tokenizers',
+    ],
+  },
   { name: 'codebook', group: 'long', args: [join(root, 'dist/bench/codebook.js'), '--steps', '1000', '--out', 'bench/results/codebook'] },
 ];
 
-function run(step: Step): void {
+/** Runs one step from the repository root; an evaluation's result goes to bench/results/<json>. */
+export async function run(step: Step): Promise<void> {
   const t0 = performance.now();
-  process.stderr.write(`▶ ${step.name}: node ${step.args.map((a) => a.replace(root + '/', '')).join(' ')}\n`);
-  const r = spawnSync(process.execPath, step.args, { cwd: root, encoding: 'utf8', stdio: ['ignore', step.json ? 'pipe' : 'inherit', 'inherit'], maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${step.name} failed (exit ${r.status})`);
-  if (step.json) {
-    const path = join(R, step.json);
+  process.chdir(root);
+  if (step.evaluate) {
+    process.stderr.write(`▶ ${step.name}\n`);
+    const result = await step.evaluate();
+    const path = join(R, step.json!);
     mkdirSync(join(path, '..'), { recursive: true });
-    JSON.parse(r.stdout); // must be JSON
-    writeFileSync(path, r.stdout.trim() + '\n');
+    writeFileSync(path, JSON.stringify(result, null, 2) + '\n');
+  } else {
+    process.stderr.write(`▶ ${step.name}: node ${step.args!.map((a) => a.replace(root + '/', '')).join(' ')}\n`);
+    const r = spawnSync(process.execPath, step.args!, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) throw new Error(`${step.name} failed (exit ${r.status})`);
   }
   process.stderr.write(`  done in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
 }
@@ -77,21 +149,37 @@ function machine(): string[] {
 }
 
 function render(stamp: string[]): string {
-  const L: string[] = ['# Tessera results', '', ...stamp, '', 'Every number below is read from the JSON the listed command wrote; rerun `npm run results` to measure again.', ''];
+  const L: string[] = [
+    '# Tessera results',
+    '',
+    ...stamp,
+    '',
+    'Every number below is read from the JSON the listed command wrote; rerun `npm run results` to measure again.',
+    '',
+  ];
 
   // Shipped models.
   L.push('## Shipped models', '', 'Trained with the project CLI; commands and training logs in [models/README.md](models/README.md).', '');
   const tm = readJson('evals/tokenizer-mnist.json');
   const te = readJson('evals/tokenizer-emoji.json');
   if (tm || te) {
-    L.push('### Tokenizers (held-out validation split, 500 images)', '', '| model | tokens | PSNR | SSIM | rFID (project classifier) | codebook use |', '|---|---|---|---|---|---|');
+    L.push(
+      '### Tokenizers (held-out validation split, 500 images)',
+      '',
+      '| model | tokens | PSNR | SSIM | rFID (project classifier) | codebook use |',
+      '|---|---|---|---|---|---|',
+    );
     for (const [name, r, tokens] of [
       ['mnist-vqvae (VQ-VAE, 256 codes)', tm, '7×7'],
       ['emoji-movq (MoVQ, multichannel, 512 codes)', te, '8×8×2'],
     ] as const) {
       if (r) L.push(`| ${name} | ${tokens} | ${f(r.psnr, 2)} dB | ${f(r.ssim, 3)} | ${r.rfidName ?? 'rFID'} ${f(r.rfid, 2)} | ${pct(r.utilization)} |`);
     }
-    L.push('', 'Commands: `tessera eval tokenizer --model models/mnist-vqvae.safetensors --data mnist --size 28 --json`, and the same for `models/emoji-movq.safetensors` with `--data emoji:google --size 32`.', '');
+    L.push(
+      '',
+      'Commands: `tessera eval tokenizer --model models/mnist-vqvae.safetensors --data mnist --size 28 --json`, and the same for `models/emoji-movq.safetensors` with `--data emoji:google --size 32`.',
+      '',
+    );
   }
   const priors: [string, any][] = [
     ['mnist-maskgit, 8 steps', readJson('evals/prior-mnist-maskgit.json')],
@@ -102,16 +190,35 @@ function render(stamp: string[]): string {
     ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3.json')],
   ];
   if (priors.some(([, r]) => r)) {
-    L.push('### Priors: samples against the held-out split', '', '| prior | samples | FID | IS (data) | precision | recall | class accuracy | ms / image |', '|---|---|---|---|---|---|---|---|');
+    L.push(
+      '### Priors: samples against the held-out split',
+      '',
+      '| prior | samples | FID | IS (data) | precision | recall | class accuracy | ms / image |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const [name, r] of priors) {
       if (!r) continue;
-      L.push(`| ${name} | ${r.images} | ${r.names.fid} ${f(r.fid, 2)} | ${f(r.is?.mean, 2)} (${f(r.reference?.is?.mean, 2)}) | ${f(r.precision, 3)} | ${f(r.recall, 3)} | ${pct(r.classAccuracy)} | ${f(r.sampling.secondsPerImage * 1000, 1)} |`);
+      L.push(
+        `| ${name} | ${r.images} | ${r.names.fid} ${f(r.fid, 2)} | ${f(r.is?.mean, 2)} (${f(r.reference?.is?.mean, 2)}) | ${f(r.precision, 3)} | ${f(r.recall, 3)} | ${pct(r.classAccuracy)} | ${f(r.sampling.secondsPerImage * 1000, 1)} |`,
+      );
     }
-    L.push('', 'Reference: the 500 held-out validation images of each dataset. FID-tessera-* and IS-tessera-* use the project classifiers (models/*-classifier.safetensors), not InceptionV3: they compare Tessera models with each other, not with published FIDs. Class accuracy: the share of samples the same classifier assigns to the requested class (emoji categories are hard for it: 86% held-out accuracy on real emoji). Commands: `tessera eval prior --model models/<name>.safetensors --n 1000 [--steps 12 --cfg 3] --json`.', '');
+    L.push(
+      '',
+      'Reference: the 500 held-out validation images of each dataset. FID-tessera-* and IS-tessera-* use the project classifiers (models/*-classifier.safetensors), not InceptionV3: they compare Tessera models with each other, not with published FIDs. Class accuracy: the share of samples the same classifier assigns to the requested class (emoji categories are hard for it: 86% held-out accuracy on real emoji). Commands: `tessera eval prior --model models/<name>.safetensors --n 1000 [--steps 12 --cfg 3] --json`.',
+      '',
+    );
     const rej = priors.filter(([, r]) => Array.isArray(r?.acceptance) && r.acceptance.length > 1);
     if (rej.length) {
-      L.push('### Rejection sampling (classifier acceptance rate)', '', 'Each row keeps the best-scoring share of ⌈N / rate⌉ candidates by the classifier’s probability for their class, so every row has N images. The classifier also provides the FID features here, which flatters the lower rates.', '', '| prior | acceptance | candidates | FID | class accuracy |', '|---|---|---|---|---|');
-      for (const [name, r] of rej) for (const a of r.acceptance) L.push(`| ${name} | ${a.acceptance} | ${a.candidates} | ${f(a.fid, 2)} | ${pct(a.classAccuracy)} |`);
+      L.push(
+        '### Rejection sampling (classifier acceptance rate)',
+        '',
+        'Each row keeps the best-scoring share of ⌈N / rate⌉ candidates by the classifier’s probability for their class, so every row has N images. The classifier also provides the FID features here, which flatters the lower rates.',
+        '',
+        '| prior | acceptance | candidates | FID | class accuracy |',
+        '|---|---|---|---|---|',
+      );
+      for (const [name, r] of rej)
+        for (const a of r.acceptance) L.push(`| ${name} | ${a.acceptance} | ${a.candidates} | ${f(a.fid, 2)} | ${pct(a.classAccuracy)} |`);
       L.push('');
     }
   }
@@ -125,20 +232,37 @@ function render(stamp: string[]): string {
   // Prior speed.
   const pb = readJson('priors/results.json');
   if (pb) {
-    L.push('## Sampling speed: autoregressive vs MaskGIT', '', 'Command: `node dist/bench/priors.js` (same batch, same transformer size; best of repeats).', '');
+    L.push(
+      '## Sampling speed: autoregressive vs MaskGIT',
+      '',
+      'Command: `node dist/bench/priors.js` (same batch, same transformer size; best of repeats).',
+      '',
+    );
     for (const key of ['shipped', 'long']) {
       const s = pb[key];
       if (!s) continue;
-      L.push(`${key === 'shipped' ? 'Shipped MNIST priors' : 'Fresh models of the same size'}, ${s.tokens} tokens per image, batch ${pb._meta.batch}:`, '', '| method | ms / image | speed-up vs AR without cache |', '|---|---|---|');
+      L.push(
+        `${key === 'shipped' ? 'Shipped MNIST priors' : 'Fresh models of the same size'}, ${s.tokens} tokens per image, batch ${pb._meta.batch}:`,
+        '',
+        '| method | ms / image | speed-up vs AR without cache |',
+        '|---|---|---|',
+      );
       for (const t of s.timings) L.push(`| ${t.method} | ${f(t.secondsPerImage * 1000, 1)} | ${f(t.speedup, 1)}x |`);
       L.push('');
       const svg = `priors/speed-${key}.svg`;
-      writeFileSync(join(R, svg), barChartSvg(s.timings.map((t: any) => ({ label: t.method, value: t.secondsPerImage * 1000 })), { title: `ms per image, ${s.tokens} tokens`, unit: ' ms' }));
+      writeFileSync(
+        join(R, svg),
+        barChartSvg(
+          s.timings.map((t: any) => ({ label: t.method, value: t.secondsPerImage * 1000 })),
+          { title: `ms per image, ${s.tokens} tokens`, unit: ' ms' },
+        ),
+      );
       L.push(`![sampling speed](bench/results/${svg})`, '');
     }
     if (pb.classAccuracy) {
       L.push('| prior | MNIST samples classified as the requested digit |', '|---|---|');
-      for (const [k, v] of Object.entries(pb.classAccuracy as Record<string, { accuracy: number; n: number }>)) L.push(`| ${k} | ${pct(v.accuracy)} of ${v.n} |`);
+      for (const [k, v] of Object.entries(pb.classAccuracy as Record<string, { accuracy: number; n: number }>))
+        L.push(`| ${k} | ${pct(v.accuracy)} of ${v.n} |`);
       L.push('');
     }
   }
@@ -146,11 +270,21 @@ function render(stamp: string[]): string {
   // Tokenizer comparison (long).
   const tk = readJson('tokenizers/results.json');
   if (tk) {
-    L.push('## Tokenizer comparison', '', `Command: \`node dist/bench/tokenizers.js --steps 1000 --batch-size 8 --ch 32 --codebook-size 1024\` (long; measured ${String(tk._meta?.date ?? '').slice(0, 10)}; rerun with \`npm run results -- --long\`). ${tk._meta?.data} at ${tk._meta?.size}×${tk._meta?.size}, 256 tokens per image, 1,024 codes, no GAN, 300 held-out images.`, '');
-    L.push('| variant | tokens/image | codebook | PSNR (dB) | SSIM | L1 | code use | perplexity | params | train time |', '|---|---|---|---|---|---|---|---|---|---|');
+    L.push(
+      '## Tokenizer comparison',
+      '',
+      `Command: \`node dist/bench/tokenizers.js --steps 1000 --batch-size 8 --ch 32 --codebook-size 1024\` (long; measured ${String(tk._meta?.date ?? '').slice(0, 10)}; rerun with \`npm run results -- --long\`). ${tk._meta?.data} at ${tk._meta?.size}×${tk._meta?.size}, 256 tokens per image, 1,024 codes, no GAN, 300 held-out images.`,
+      '',
+    );
+    L.push(
+      '| variant | tokens/image | codebook | PSNR (dB) | SSIM | L1 | code use | perplexity | params | train time |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    );
     for (const [k, v] of Object.entries(tk as Record<string, any>)) {
       if (k.startsWith('_')) continue;
-      L.push(`| ${k} | ${v.tokensPerImage} | ${v.codebookSize} | ${f(v.psnr, 2)} | ${f(v.ssim, 3)} | ${f(v.l1, 4)} | ${pct(v.utilization)} | ${f(v.perplexity, 0)} | ${(v.params / 1e6).toFixed(2)}M | ${Math.round(v.trainSeconds / 60)} min |`);
+      L.push(
+        `| ${k} | ${v.tokensPerImage} | ${v.codebookSize} | ${f(v.psnr, 2)} | ${f(v.ssim, 3)} | ${f(v.l1, 4)} | ${pct(v.utilization)} | ${f(v.perplexity, 0)} | ${(v.params / 1e6).toFixed(2)}M | ${Math.round(v.trainSeconds / 60)} min |`,
+      );
     }
     L.push('');
     for (const [k, v] of Object.entries(tk as Record<string, any>)) if (!k.startsWith('_')) L.push(`- ${k}: ${v.note}`);
@@ -160,7 +294,14 @@ function render(stamp: string[]): string {
   }
   const cb = readJson('codebook/results.json');
   if (cb) {
-    L.push('## Codebook use at 16,384 codes', '', `Command: \`node dist/bench/codebook.js --steps 1000\` (long; measured ${String(cb._meta?.date ?? '').slice(0, 10)}; rerun with \`npm run results -- --long\`). VQ-VAE on ${cb._meta?.data} at ${cb._meta?.size}×${cb._meta?.size}; codes used by the tokens of 1,000 held-out images.`, '', '| quantizer | code use (held-out) | perplexity | PSNR (dB) |', '|---|---|---|---|');
+    L.push(
+      '## Codebook use at 16,384 codes',
+      '',
+      `Command: \`node dist/bench/codebook.js --steps 1000\` (long; measured ${String(cb._meta?.date ?? '').slice(0, 10)}; rerun with \`npm run results -- --long\`). VQ-VAE on ${cb._meta?.data} at ${cb._meta?.size}×${cb._meta?.size}; codes used by the tokens of 1,000 held-out images.`,
+      '',
+      '| quantizer | code use (held-out) | perplexity | PSNR (dB) |',
+      '|---|---|---|---|',
+    );
     for (const [k, v] of Object.entries(cb as Record<string, any>)) {
       if (k.startsWith('_') || typeof v !== 'object') continue;
       const codes = Math.round(v.utilization * v.codebookSize);
@@ -172,14 +313,32 @@ function render(stamp: string[]): string {
   // Engine.
   const en = readJson('engine.json');
   if (en) {
-    L.push('## Engine speed against PyTorch', '', `Command: \`node dist/bench/engine.js --iters ${en.iters}\` (the same models in Tessera and in PyTorch through Debian's python3-torch — the same libtorch — in one run; median of ${en.iters} steps; ${en.threads} threads; ratio = Tessera time / PyTorch time).`, '', '| case | Tessera (ms) | PyTorch (ms) | ratio | PyTorch channels_last (ms) | ratio |', '|---|---|---|---|---|---|');
-    for (const r of en.rows) L.push(`| ${r.case} | ${f(r.tessera_ms, 0)} | ${f(r.torch_ms, 0)} | ${f(r.ratio, 2)} | ${f(r.torch_channels_last_ms, 0)} | ${f(r.ratio_vs_channels_last, 2)} |`);
-    writeFileSync(join(R, 'engine.svg'), barChartSvg(en.rows.map((r: any) => ({ label: r.case, value: r.ratio })), { title: 'Tessera / PyTorch time (1.0 = parity)' }));
+    L.push(
+      '## Engine speed against PyTorch',
+      '',
+      `Command: \`node dist/bench/engine.js --iters ${en.iters}\` (the same models in Tessera and in PyTorch through Debian's python3-torch — the same libtorch — in one run; median of ${en.iters} steps; ${en.threads} threads; ratio = Tessera time / PyTorch time).`,
+      '',
+      '| case | Tessera (ms) | PyTorch (ms) | ratio | PyTorch channels_last (ms) | ratio |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const r of en.rows)
+      L.push(
+        `| ${r.case} | ${f(r.tessera_ms, 0)} | ${f(r.torch_ms, 0)} | ${f(r.ratio, 2)} | ${f(r.torch_channels_last_ms, 0)} | ${f(r.ratio_vs_channels_last, 2)} |`,
+      );
+    writeFileSync(
+      join(R, 'engine.svg'),
+      barChartSvg(
+        en.rows.map((r: any) => ({ label: r.case, value: r.ratio })),
+        { title: 'Tessera / PyTorch time (1.0 = parity)' },
+      ),
+    );
     L.push('', '![engine ratios](bench/results/engine.svg)', '');
   }
 
   // Training curves of the shipped models.
-  const curves = ['mnist-vqvae', 'emoji-movq', 'mnist-maskgit', 'mnist-ar', 'emoji-maskgit'].filter((m) => existsSync(join(root, 'models/logs', `${m}-loss.svg`)));
+  const curves = ['mnist-vqvae', 'emoji-movq', 'mnist-maskgit', 'mnist-ar', 'emoji-maskgit'].filter((m) =>
+    existsSync(join(root, 'models/logs', `${m}-loss.svg`)),
+  );
   if (curves.length) {
     L.push('## Training curves of the shipped models', '');
     for (const m of curves) L.push(`![${m}](models/logs/${m}-loss.svg)`);
@@ -188,10 +347,13 @@ function render(stamp: string[]): string {
   return L.join('\n');
 }
 
-function main(): void {
-  const { values } = parseArgs({ options: { long: { type: 'boolean', default: false }, only: { type: 'string' }, 'render-only': { type: 'boolean', default: false } } });
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { long: { type: 'boolean', default: false }, only: { type: 'string' }, 'render-only': { type: 'boolean', default: false } },
+  });
   const stamp = machine();
-  if (values['render-only']) stamp[0] = stamp[0]!.replace('Generated by `npm run results`', 'Rendered by `npm run results -- --render-only` from earlier measurements');
+  if (values['render-only'])
+    stamp[0] = stamp[0]!.replace('Generated by `npm run results`', 'Rendered by `npm run results -- --render-only` from earlier measurements');
   if (!values['render-only']) {
     const only = values.only?.split(',');
     // The engine comparison runs PyTorch beside Tessera (Debian's python3-torch, a development-only
@@ -204,7 +366,7 @@ function main(): void {
         process.stderr.write(`▶ ${s.name}: skipped — needs PyTorch for the side-by-side run (apt-get install python3-torch)\n`);
         continue;
       }
-      run(s);
+      await run(s);
     }
   }
   mkdirSync(join(R, 'priors'), { recursive: true });
@@ -212,5 +374,5 @@ function main(): void {
   process.stderr.write(`wrote ${join(root, 'RESULTS.md')}\n`);
 }
 
-
-main();
+// Run as a script (`npm run results`); importing the module (EVAL_STEPS, run) runs nothing.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -11,11 +11,10 @@ import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import * as T from '../src/torch/index.js';
 import { loadDataset } from '../src/data/index.js';
 import { TokenizerTrainer, defaultTokenizerConfig, type TokenizerTrainConfig } from '../src/train/tokenizer.js';
 import { runTraining } from '../src/train/run.js';
-import { psnr, ssim, l1, codebookUsage } from '../src/metrics/image.js';
+import { measureTokenizer } from '../src/metrics/evaluate-tokenizer.js';
 import type { TokenizerKind } from '../src/tokenizers/index.js';
 
 interface Variant {
@@ -70,13 +69,13 @@ async function main(): Promise<void> {
 
   const ds = await loadDataset(values.data!, { size, resize: size });
   const { train, val } = ds.split({ valCount: Number(values['val-count']) });
-  console.log(`${values.data}: ${train.size} train / ${val.size} validation images at ${size}×${size}; ${steps} steps of ${values['batch-size']}; ${codebookSize} codes; ${availableParallelism()} threads`);
+  console.log(
+    `${values.data}: ${train.size} train / ${val.size} validation images at ${size}×${size}; ${steps} steps of ${values['batch-size']}; ${codebookSize} codes; ${availableParallelism()} threads`,
+  );
 
   for (const v of VARIANTS.filter((x) => !only || only.includes(x.name))) {
-    const model = defaultTokenizerConfig(v.arch, { size, codebookSize, downsample: v.downsample, groups: v.groups, ch: Number(values.ch) });
     const config: TokenizerTrainConfig = {
-      arch: v.arch,
-      model,
+      ...defaultTokenizerConfig(v.arch, { size, codebookSize, downsample: v.downsample, groups: v.groups, ch: Number(values.ch) }),
       batchSize: Number(values['batch-size']),
       lr: 2e-4,
       warmup: 100,
@@ -88,49 +87,54 @@ async function main(): Promise<void> {
     const runDir = join(outDir, v.name);
     const trainer = new TokenizerTrainer({ config, train, val });
     const t0 = performance.now();
-    await runTraining(trainer, { outDir: runDir, steps, resume: existsSync(join(runDir, 'checkpoint.safetensors')), logEvery: 100, imageEvery: 250, checkpointEvery: 250 });
+    await runTraining(trainer, {
+      outDir: runDir,
+      steps,
+      resume: existsSync(join(runDir, 'checkpoint.safetensors')),
+      logEvery: 100,
+      imageEvery: 250,
+      checkpointEvery: 250,
+    });
     const seconds = (performance.now() - t0) / 1000;
     const metrics = trainer.withEma(() => evaluate(trainer, val));
-    results[v.name] = { ...metrics, arch: v.arch, note: v.note, params: trainer.model.numParameters(), tokensPerImage: (size / v.downsample) ** 2 * v.groups, codebookSize, steps, batchSize: config.batchSize, trainSeconds: Math.round(seconds), gan: config.gan !== null };
-    writeFileSync(resultsPath, JSON.stringify({ ...results, _meta: { data: values.data, size, date: new Date().toISOString(), threads: availableParallelism() } }, null, 2));
+    results[v.name] = {
+      ...metrics,
+      arch: v.arch,
+      note: v.note,
+      params: trainer.model.numParameters(),
+      tokensPerImage: (size / v.downsample) ** 2 * v.groups,
+      codebookSize,
+      steps,
+      batchSize: config.batchSize,
+      trainSeconds: Math.round(seconds),
+      gan: config.gan !== null,
+    };
+    writeFileSync(
+      resultsPath,
+      JSON.stringify({ ...results, _meta: { data: values.data, size, date: new Date().toISOString(), threads: availableParallelism() } }, null, 2),
+    );
     console.log(v.name, JSON.stringify(results[v.name]));
   }
   console.log(table(results));
 }
 
-/** PSNR/SSIM/L1 over the whole validation split and codebook use of its tokens. */
-function evaluate(t: TokenizerTrainer, val: import('../src/data/index.js').Dataset): Record<string, number> {
+/** PSNR/SSIM/L1 over the whole validation split and codebook use of its tokens (the library's measureTokenizer). */
+function evaluate(t: TokenizerTrainer, val: import('../src/data/index.js').Dataset): Record<string, number | null> {
   t.model.eval();
-  const counts = new Float64Array(t.model.codebookSize);
-  let sp = 0;
-  let ss = 0;
-  let sl = 0;
-  let n = 0;
-  for (let start = 0; start < val.size; start += 32) {
-    T.tidy(() =>
-      T.noGrad(() => {
-        const idx = Array.from({ length: Math.min(32, val.size - start) }, (_, i) => start + i);
-        const x = val.batch(idx).images;
-        const out = t.model.forward(x);
-        const r = out.recon.clamp(-1, 1);
-        const b = idx.length;
-        sp += psnr(x, r) * b;
-        ss += ssim(x, r) * b;
-        sl += l1(x, r) * b;
-        n += b;
-        const c = T.bincount(out.quant.indices.flatten(), null, t.model.codebookSize).toArray();
-        for (let i = 0; i < c.length; i++) counts[i]! += c[i]!;
-      }),
-    );
+  try {
+    const m = measureTokenizer(t.model, val);
+    return { psnr: m.psnr, ssim: m.ssim, l1: m.l1, utilization: m.utilization, perplexity: m.perplexity, valImages: m.images };
+  } finally {
+    t.model.train();
   }
-  t.model.train();
-  const u = codebookUsage(counts);
-  return { psnr: sp / n, ssim: ss / n, l1: sl / n, utilization: u.utilization, perplexity: u.perplexity, valImages: n };
 }
 
 function table(results: Record<string, unknown>): string {
   const rows = Object.entries(results).filter(([k]) => !k.startsWith('_')) as [string, Record<string, number | string>][];
-  const lines = ['| model | tokens/image | codebook | PSNR (dB) | SSIM | L1 | code use | perplexity | params | train time |', '|---|---|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| model | tokens/image | codebook | PSNR (dB) | SSIM | L1 | code use | perplexity | params | train time |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const [name, r] of rows) {
     lines.push(
       `| ${name} | ${r.tokensPerImage} | ${r.codebookSize} | ${(r.psnr as number).toFixed(2)} | ${(r.ssim as number).toFixed(3)} | ${(r.l1 as number).toFixed(4)} | ${((r.utilization as number) * 100).toFixed(1)}% | ${(r.perplexity as number).toFixed(0)} | ${((r.params as number) / 1e6).toFixed(2)}M | ${Math.round((r.trainSeconds as number) / 60)} min |`,

@@ -4,9 +4,10 @@ import { Generator, tidy, zeros, priors, data } from 'tessera';
 export async function generate(modelFile: string, outDir: string) {
   const model = priors.PriorModel.load(modelFile); // the prior and its tokenizer, one file
 
-  // Two of each digit 0–9, 12 parallel decoding steps, classifier-free guidance 3.
+  // Two of each digit 0–9 with the sampling settings stored in the model file
+  // (model.samplingDefaults: 12 parallel decoding steps, classifier-free guidance 3).
   const classes = Array.from({ length: 20 }, (_, i) => Math.floor(i / 2));
-  const images = model.sample({ classes, steps: 12, cfg: 3, generator: new Generator(0) });
+  const images = model.sample({ classes, generator: new Generator(0) });
   await data.writePng(`${outDir}/digits.png`, data.imagesToGrid(images, { nrow: 10 }));
 
   // Inpainting: regenerate the bottom half of the first "3" as an "8".

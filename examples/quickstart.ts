@@ -15,7 +15,7 @@ class Net extends nn.Module {
 // Toy task: is the bright half of an 8×8 image the top (class 0) or the bottom (class 1)?
 function batch(n: number): { x: Tensor; y: Tensor } {
   const labels = Array.from({ length: n }, (_, i) => i % 2);
-  const rows = labels.map((c) => Array.from({ length: 8 }, (_, r) => Array(8).fill((r < 4) === (c === 0) ? 1 : 0)));
+  const rows = labels.map((c) => Array.from({ length: 8 }, (_, r) => Array(8).fill(r < 4 === (c === 0) ? 1 : 0)));
   const x = tensor(rows, { shape: [n, 1, 8, 8] }).add(randn([n, 1, 8, 8]).mul(0.3));
   return { x, y: tensor(labels, { dtype: 'int64' }) };
 }

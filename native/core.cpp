@@ -432,20 +432,6 @@ FN(ToBuffer) {
   } END_GUARD;
 }
 
-FN(Meta) {
-  GUARD("meta") {
-    Napi::Env env = info.Env();
-    const at::Tensor& t = toTensor(info[0], "tensor");
-    Napi::Object o = Napi::Object::New(env);
-    Napi::Array shape = Napi::Array::New(env, t.dim());
-    for (int64_t i = 0; i < t.dim(); i++) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, t.size(i)));
-    o.Set("shape", shape);
-    o.Set("dtype", dtypeName(t.scalar_type()));
-    o.Set("device", t.device().str());
-    return o;
-  } END_GUARD;
-}
-
 FN(Shape) {
   GUARD("shape") {
     Napi::Env env = info.Env();
@@ -702,7 +688,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   TensorWrap::Init(env, exports);
   GeneratorWrap::Init(env, exports);
   Entry fns[] = {
-      {"fromBuffer", FromBuffer},   {"toBuffer", ToBuffer},         {"meta", Meta},
+      {"fromBuffer", FromBuffer},   {"toBuffer", ToBuffer},
       {"shape", Shape},             {"strides", Strides},           {"dtype", Dtype},
       {"device", DeviceOf},         {"requiresGrad", RequiresGrad}, {"setRequiresGrad", SetRequiresGrad},
       {"isLeaf", IsLeaf},           {"gradFn", GradFn},             {"isContiguous", IsContiguous},

@@ -47,7 +47,7 @@ function find() {
       return { ...c, version: v, hasCuda };
     }
   }
-  throw new Error('libtorch not found. Set LIBTORCH=<prefix> or install Debian\'s libtorch-dev. Tried:\n  ' + tried.join('\n  '));
+  throw new Error("libtorch not found. Set LIBTORCH=<prefix> or install Debian's libtorch-dev. Tried:\n  " + tried.join('\n  '));
 }
 
 if (require.main === module) {

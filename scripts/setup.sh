@@ -55,7 +55,7 @@ can_root() {
 
 # ---------------------------------------------------------------- 1. system packages
 begin "system packages"
-PKGS=(libopenblas0-pthread libgloo-dev build-essential g++ make python3)
+PKGS=(libopenblas0-pthread libgloo-dev build-essential g++ make python3 time)
 if [ -n "${LIBTORCH:-}" ]; then
   [ -d "$LIBTORCH/include" ] && [ -d "$LIBTORCH/lib" ] ||
     fail "LIBTORCH=$LIBTORCH has no include/ and lib/" \
@@ -134,7 +134,8 @@ if [ node_modules/.package-lock.json -nt package.json ] && { [ ! -f package-lock
   npm ls --depth=0 >/dev/null 2>&1; then
   done_ "skipped: node_modules is up to date"
 else
-  # --include=dev: typescript and node-gyp are devDependencies, needed even with NODE_ENV=production.
+  # --include=dev: typescript, node-gyp, eslint and prettier are devDependencies, needed even with
+  # NODE_ENV=production (the build, and `npm run lint` in .ci/run). None of them has an install script.
   run "${NPM[@]}" --foreground-scripts --include=dev --no-audit --no-fund ||
     fail "${NPM[*]} failed" "check access to the npm registry ($(npm config get registry 2>/dev/null)) and the log above; then re-run"
   done_

@@ -23,8 +23,19 @@ function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], check: numb
     });
     const out = f(...leaves);
     const r = T.randn(out.shape, new T.Generator(99), { dtype: 'float64' });
-    const grads = T.autograd.grad(out.mul(r).sum(), check.map((i) => leaves[i]!));
-    const loss = (xs: Tensor[]): number => T.tidy(() => T.noGrad(() => f(...xs).mul(r).sum().item()));
+    const grads = T.autograd.grad(
+      out.mul(r).sum(),
+      check.map((i) => leaves[i]!),
+    );
+    const loss = (xs: Tensor[]): number =>
+      T.tidy(() =>
+        T.noGrad(() =>
+          f(...xs)
+            .mul(r)
+            .sum()
+            .item(),
+        ),
+      );
     check.forEach((i, k) => {
       const base = inputs[i]!.detach().contiguous().data() as Float64Array;
       const analytic = grads[k] ? (grads[k]!.contiguous().data() as Float64Array) : new Float64Array(base.length);
@@ -37,10 +48,7 @@ function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], check: numb
         };
         const numeric = (at(eps) - at(-eps)) / (2 * eps);
         const a = analytic[j]!;
-        assert.ok(
-          Math.abs(a - numeric) <= 1e-6 * Math.max(1, Math.abs(numeric)),
-          `input ${i}, element ${j}: autograd ${a} vs finite difference ${numeric}`,
-        );
+        assert.ok(Math.abs(a - numeric) <= 1e-6 * Math.max(1, Math.abs(numeric)), `input ${i}, element ${j}: autograd ${a} vs finite difference ${numeric}`);
       }
     });
   });
@@ -93,11 +101,32 @@ describe('finite-difference gradient checks (float64)', () => {
   });
 
   test('gather / scatter / scatter_add / index_select / advanced indexing / masked_fill', () => {
-    const idx = T.tensor([[0, 0], [3, 1], [2, 2]], { dtype: 'int64' });
+    const idx = T.tensor(
+      [
+        [0, 0],
+        [3, 1],
+        [2, 2],
+      ],
+      { dtype: 'int64' },
+    );
     gradcheck((x) => T.gather(x, 1, idx), [f64([3, 4], 40)]);
-    const sidx = T.tensor([[0, 2], [1, 3], [3, 0]], { dtype: 'int64' });
+    const sidx = T.tensor(
+      [
+        [0, 2],
+        [1, 3],
+        [3, 0],
+      ],
+      { dtype: 'int64' },
+    );
     gradcheck((x, s) => T.scatter(x, 1, sidx, s), [f64([3, 4], 41), f64([3, 2], 42)]);
-    const aidx = T.tensor([[0, 0, 1], [3, 3, 3], [2, 1, 2]], { dtype: 'int64' });
+    const aidx = T.tensor(
+      [
+        [0, 0, 1],
+        [3, 3, 3],
+        [2, 1, 2],
+      ],
+      { dtype: 'int64' },
+    );
     gradcheck((x, s) => T.scatterAdd(x, 1, aidx, s), [f64([3, 4], 43), f64([3, 3], 44)]);
     gradcheck((x) => T.indexSelect(x, 0, T.tensor([2, 0, 2], { dtype: 'int64' })), [f64([3, 4], 45)]);
     gradcheck((x) => x.index(T.tensor([1, 0, 1], { dtype: 'int64' }), '1:'), [f64([2, 3, 4], 46)]);
@@ -107,7 +136,20 @@ describe('finite-difference gradient checks (float64)', () => {
   });
 
   test('embedding, batch_norm (training), max_pool2d, cdist', () => {
-    gradcheck((w) => T.embedding(w, T.tensor([[0, 2, 4], [2, 2, 1]], { dtype: 'int64' })), [f64([5, 3], 50)]);
+    gradcheck(
+      (w) =>
+        T.embedding(
+          w,
+          T.tensor(
+            [
+              [0, 2, 4],
+              [2, 2, 1],
+            ],
+            { dtype: 'int64' },
+          ),
+        ),
+      [f64([5, 3], 50)],
+    );
     gradcheck((x, w, b) => T.batchNorm(x, w, b, null, null, true, 0.1, 1e-5), [f64([4, 3, 2, 2], 51), f64([3], 52), f64([3], 53)]);
     gradcheck((x) => T.maxPool2d(x, 3, 2, 1), [f64([1, 2, 5, 6], 54)]);
     gradcheck((a, b) => T.cdist(a, b), [f64([4, 3], 55), f64([5, 3], 56)]);

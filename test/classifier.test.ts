@@ -94,7 +94,11 @@ test('features(): shapes, and other sizes and channel counts are converted', () 
   assert.equal(colour.name, 'tessera-emoji');
   const g = colour.features(x);
   assert.deepEqual(g.features.shape, [5, 16]);
-  const viaRgb = colour.features(T.interpolate(x, { size: [16, 16], mode: 'bilinear' }).expand([-1, 3, -1, -1]).contiguous());
+  const viaRgb = colour.features(
+    T.interpolate(x, { size: [16, 16], mode: 'bilinear' })
+      .expand([-1, 3, -1, -1])
+      .contiguous(),
+  );
   assert.ok(g.logits.allclose(viaRgb.logits, 1e-5, 1e-5), 'grey → RGB conversion');
   // classify: argmax of the probabilities, rows summing to 1.
   const c = (grey as Classifier).classify(x);
@@ -105,7 +109,9 @@ test('features(): shapes, and other sizes and channel counts are converted', () 
 });
 
 test('classIndex resolves names and ids; an unknown class lists the valid ones', () => {
-  const m = new Classifier(tinyConfig({ classNames: ['Animals & Nature', 'Food & Drink', 'Smileys & Emotion'], dataset: 'emoji:google', name: 'tessera-emoji' }));
+  const m = new Classifier(
+    tinyConfig({ classNames: ['Animals & Nature', 'Food & Drink', 'Smileys & Emotion'], dataset: 'emoji:google', name: 'tessera-emoji' }),
+  );
   assert.equal(m.classIndex('Food & Drink'), 1);
   assert.equal(m.classIndex('smileys & emotion'), 2);
   assert.equal(m.classIndex(0), 0);
@@ -149,12 +155,30 @@ function tessera(...args: string[]): { code: number | null; out: string; err: st
   const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: tmp, encoding: 'utf8', env });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
-const TINY = ['--data', 'mnist', '--size', '12', '--steps', '6', '--batch-size', '8', '--width', '8', '--feature-dim', '16', '--val-count', '50', '--warmup', '2'];
+const TINY = [
+  '--data',
+  'mnist',
+  '--size',
+  '12',
+  '--steps',
+  '6',
+  '--batch-size',
+  '8',
+  '--width',
+  '8',
+  '--feature-dim',
+  '16',
+  '--val-count',
+  '50',
+  '--warmup',
+  '2',
+];
 
 test('train classifier: outputs, held-out accuracy, and --stop-after/--resume gives a byte-identical model', () => {
   const a = tessera('train', 'classifier', ...TINY, '--out', 'runs/a');
   assert.equal(a.code, 0, a.err);
-  for (const f of ['model.safetensors', 'checkpoint.safetensors', 'config.json', 'log.jsonl', 'metrics.json']) assert.ok(existsSync(p('runs', 'a', f)), `missing ${f}`);
+  for (const f of ['model.safetensors', 'checkpoint.safetensors', 'config.json', 'log.jsonl', 'metrics.json'])
+    assert.ok(existsSync(p('runs', 'a', f)), `missing ${f}`);
   const metrics = JSON.parse(readFileSync(p('runs', 'a', 'metrics.json'), 'utf8'));
   assert.equal(metrics.valCount, 50);
   assert.equal(metrics.step, 6);
@@ -170,8 +194,14 @@ test('train classifier: outputs, held-out accuracy, and --stop-after/--resume gi
   const b2 = tessera('train', 'classifier', '--out', 'runs/b', '--resume');
   assert.equal(b2.code, 0, b2.err);
   assert.match(b2.out, /^resuming at step 3/m);
-  assert.ok(readFileSync(p('runs', 'b', 'model.safetensors')).equals(readFileSync(p('runs', 'a', 'model.safetensors'))), 'resumed model differs from the uninterrupted run');
-  const steps = readFileSync(p('runs', 'b', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.ok(
+    readFileSync(p('runs', 'b', 'model.safetensors')).equals(readFileSync(p('runs', 'a', 'model.safetensors'))),
+    'resumed model differs from the uninterrupted run',
+  );
+  const steps = readFileSync(p('runs', 'b', 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step);
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6]);
   assert.equal(JSON.parse(readFileSync(p('runs', 'b', 'metrics.json'), 'utf8')).valAccuracy, metrics.valAccuracy);
 

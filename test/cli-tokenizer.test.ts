@@ -1,22 +1,41 @@
 // The tokenizer commands end to end, through the built executable: train (files, exact resume,
 // Ctrl-C), encode/decode/reconstruct, eval, info, import, and one-line errors with the right exit codes.
-// Tiny settings throughout (16 px MNIST, 6 steps) so the file runs in well under two minutes.
-import { test } from 'node:test';
+// Tiny settings throughout (16 px MNIST, 6 steps) so the file runs in well under two minutes. The
+// shared fixtures (a trained model, test images) are built in before(), so any test runs on its own
+// (--test-name-pattern).
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import * as T from '../src/torch/index.js';
 import { loadTokenizer } from '../src/tokenizers/index.js';
 import { imageToTensor, readImage, tensorToImage } from '../src/data/index.js';
-import { fixturePath, cliSandbox, assertCliError } from './helpers.js';
+import { fixturePath, cliSandbox, assertCliError, interruptCli } from './helpers.js';
 
 const { tmp, env, mainJs, tessera, p } = cliSandbox('cli-tok');
 
 const assertError = assertCliError;
 
-const TINY = ['--arch', 'vqvae', '--data', 'mnist', '--size', '16', '--steps', '6', '--batch-size', '4', '--ch', '32', '--codebook-size', '64', '--downsample', '4', '--no-gan'];
+const TINY = [
+  '--arch',
+  'vqvae',
+  '--data',
+  'mnist',
+  '--size',
+  '16',
+  '--steps',
+  '6',
+  '--batch-size',
+  '4',
+  '--ch',
+  '32',
+  '--codebook-size',
+  '64',
+  '--downsample',
+  '4',
+  '--no-gan',
+];
 const modelA = p('runs', 'a', 'model.safetensors');
 
 /** A deterministic RGB test image. */
@@ -29,18 +48,39 @@ async function writeTestImage(path: string, w: number, h: number): Promise<void>
     }
   }
   mkdirSync(dirname(path), { recursive: true });
-  await sharp(d, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+  await sharp(d, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
+let trainA: ReturnType<typeof tessera>;
+before(async () => {
+  trainA = tessera('train', 'tokenizer', ...TINY, '--out', 'runs/a');
+  assert.equal(trainA.code, 0, trainA.err);
+  await writeTestImage(p('img', 'x16.png'), 16, 16);
+  await writeTestImage(p('img', 'x30.png'), 30, 30);
+  await writeTestImage(p('dir', 'a.png'), 16, 16);
+  await writeTestImage(p('dir', 'sub', 'b.png'), 16, 16);
+  await sharp(p('dir', 'a.png'))
+    .jpeg()
+    .toFile(p('dir', 'sub', 'c.jpg'));
+  writeFileSync(p('dir', 'broken.png'), 'not an image');
+});
+
 test('train tokenizer writes the model, checkpoint, log, images and config', () => {
-  const r = tessera('train', 'tokenizer', ...TINY, '--out', 'runs/a');
-  assert.equal(r.code, 0, r.err);
+  const r = trainA;
   const dir = p('runs', 'a');
   for (const f of ['model.safetensors', 'checkpoint.safetensors', 'log.jsonl', 'recon-latest.png', 'loss.svg', 'config.json']) {
     assert.ok(existsSync(join(dir, f)), `missing ${f}`);
   }
-  const log = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number });
-  assert.deepEqual(log.map((x) => x.step), [1, 2, 3, 4, 5, 6]);
+  const log = readFileSync(join(dir, 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; loss: number });
+  assert.deepEqual(
+    log.map((x) => x.step),
+    [1, 2, 3, 4, 5, 6],
+  );
   assert.ok(log.every((x) => Number.isFinite(x.loss)));
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   assert.equal(cfg.arch, 'vqvae');
@@ -61,66 +101,150 @@ test('--stop-after then --resume gives a bit-identical model to an uninterrupted
   const first = tessera('train', 'tokenizer', ...TINY, '--out', 'runs/b', '--stop-after', '3');
   assert.equal(first.code, 0, first.err);
   assert.match(first.out, /stopped at step 3 of 6.*--resume/);
-  assert.equal(readFileSync(p('runs', 'b', 'log.jsonl'), 'utf8').trim().split('\n').length, 3);
+  assert.equal(
+    readFileSync(p('runs', 'b', 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n').length,
+    3,
+  );
   const second = tessera('train', 'tokenizer', '--out', 'runs/b', '--resume');
   assert.equal(second.code, 0, second.err);
   assert.match(second.out, /^resuming at step 3/m);
   assert.ok(readFileSync(p('runs', 'b', 'model.safetensors')).equals(readFileSync(modelA)), 'model.safetensors differs from the uninterrupted run');
-  const steps = readFileSync(p('runs', 'b', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  const steps = readFileSync(p('runs', 'b', 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step);
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6]);
 });
 
+test('the GAN branch: a few steps with the discriminator on, then --resume is bit-exact', () => {
+  // 16 px fits a 2-layer PatchGAN; the discriminator is on from step 1, so both sides of the resume train it.
+  const GAN = [
+    '--arch',
+    'vqgan',
+    '--data',
+    'mnist',
+    '--size',
+    '16',
+    '--steps',
+    '4',
+    '--batch-size',
+    '2',
+    '--ch',
+    '32',
+    '--codebook-size',
+    '16',
+    '--gan',
+    '--disc-start',
+    '1',
+    '--val-count',
+    '8',
+  ];
+  const ref = tessera('train', 'tokenizer', ...GAN, '--out', 'runs/gan-ref');
+  assert.equal(ref.code, 0, ref.err);
+  assert.match(ref.out, /vqgan .*GAN from step 1\)/);
+  const log = readFileSync(p('runs', 'gan-ref', 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
+  assert.equal(log.length, 4);
+  assert.ok(!('d' in log[0]!), 'no discriminator loss before discStart');
+  for (const r of log.slice(1)) assert.ok(Number.isFinite(r.d) && Number.isFinite(r.g), `step ${r.step}: discriminator and generator GAN losses logged`);
+  const cfg = JSON.parse(readFileSync(p('runs', 'gan-ref', 'config.json'), 'utf8'));
+  assert.equal(cfg.gan.discStart, 1);
+  assert.equal(cfg.gan.discNumLayers, 2);
+
+  const first = tessera('train', 'tokenizer', ...GAN, '--out', 'runs/gan', '--stop-after', '2');
+  assert.equal(first.code, 0, first.err);
+  const second = tessera('train', 'tokenizer', '--out', 'runs/gan', '--resume');
+  assert.equal(second.code, 0, second.err);
+  assert.ok(
+    readFileSync(p('runs', 'gan', 'model.safetensors')).equals(readFileSync(p('runs', 'gan-ref', 'model.safetensors'))),
+    'resumed GAN run differs from the uninterrupted one',
+  );
+  assert.ok(
+    readFileSync(p('runs', 'gan', 'checkpoint.safetensors')).equals(readFileSync(p('runs', 'gan-ref', 'checkpoint.safetensors'))),
+    'resumed GAN checkpoint (discriminator and its optimizer included) differs',
+  );
+});
+
 test('--resume refuses flags that contradict the saved run; a new run never overwrites one', () => {
-  assertError(tessera('train', 'tokenizer', '--out', 'runs/b', '--resume', '--lr', '1e-3', '--codebook-size', '64'), 2, /--resume: --lr 0\.001 \(saved: 0\.0002\) contradicts the saved run/);
-  assertError(tessera('train', 'tokenizer', '--out', 'runs/b', '--resume', '--arch', 'vqgan', '--gan'), 2, /--arch vqgan \(saved: vqvae\), --gan \(saved: no GAN\) contradict/);
-  assertError(tessera('train', 'tokenizer', '--out', 'runs/b', '--resume', '--steps', '2'), 2, /--steps 2 is below the checkpoint's step 6/);
-  assertError(tessera('train', 'tokenizer', ...TINY, '--out', 'runs/b'), 2, /already holds a run .*--resume/);
+  assertError(
+    tessera('train', 'tokenizer', '--out', 'runs/a', '--resume', '--lr', '1e-3', '--codebook-size', '64'),
+    2,
+    /--resume: --lr 0\.001 \(saved: 0\.0002\) contradicts the saved run/,
+  );
+  assertError(
+    tessera('train', 'tokenizer', '--out', 'runs/a', '--resume', '--arch', 'vqgan', '--gan'),
+    2,
+    /--arch vqgan \(saved: vqvae\), --gan \(saved: --no-gan\) contradict/,
+  );
+  assertError(tessera('train', 'tokenizer', '--out', 'runs/a', '--resume', '--steps', '2'), 2, /--steps 2 \(saved: 6; it may only be raised\) contradicts/);
+  assertError(tessera('train', 'tokenizer', ...TINY, '--out', 'runs/a'), 2, /already holds a run .*--resume/);
   assertError(tessera('train', 'tokenizer', '--out', 'runs/none', '--resume'), 1, /--resume: no checkpoint in runs\/none/);
-  assertError(tessera('train', 'tokenizer', '--out', 'runs/b', '--resume', '--config', 'x.json'), 2, /drop --config/);
+  assertError(tessera('train', 'tokenizer', '--out', 'runs/a', '--resume', '--config', 'x.json'), 2, /drop --config/);
+  assert.ok(!existsSync(p('runs', 'none')), 'a refused run leaves no folder behind');
 });
 
 test('Ctrl-C saves a checkpoint, exits 130 and says how to resume; the resume completes', async () => {
   const dir = p('runs', 'sigint');
   const args = [...TINY.filter((a, i) => a !== '--steps' && TINY[i - 1] !== '--steps'), '--steps', '100000', '--checkpoint-every', '2', '--out', dir];
-  const child = spawn(process.execPath, [mainJs, 'train', 'tokenizer', ...args], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  child.stdout.resume();
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   // Interrupt once training is under way (the first periodic checkpoint exists).
-  const t0 = Date.now();
-  while (!existsSync(join(dir, 'checkpoint.safetensors'))) {
-    if (child.exitCode !== null) break;
-    assert.ok(Date.now() - t0 < 60_000, `no checkpoint after 60 s; stderr:\n${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGINT');
-  const code = await exited;
-  assert.equal(code, 130, err);
-  const m = /interrupted at step (\d+) of 100000; checkpoint saved\. Resume with: tessera train tokenizer --out \S+ --resume/.exec(err);
-  assert.ok(m, `no resume hint in:\n${err}`);
+  const r0 = await interruptCli({ mainJs, tmp, env }, ['train', 'tokenizer', ...args], () => existsSync(join(dir, 'checkpoint.safetensors')));
+  assert.equal(r0.code, 130, r0.err);
+  const m = /interrupted at step (\d+) of 100000; checkpoint saved\. Resume with: tessera train tokenizer --out \S+ --resume/.exec(r0.err);
+  assert.ok(m, `no resume hint in:\n${r0.err}`);
   const stopped = Number(m[1]);
   assert.ok(existsSync(join(dir, 'checkpoint.safetensors')));
-  // Resume and finish two steps later.
-  const r = tessera('train', 'tokenizer', '--out', dir, '--resume', '--steps', String(stopped + 2));
+  assert.ok(!existsSync(join(dir, '.tessera-lock')), 'the run folder is unlocked after the interruption');
+  // Resume for two more steps: the log continues without gaps or duplicates.
+  const r = tessera('train', 'tokenizer', '--out', dir, '--resume', '--stop-after', '2');
   assert.equal(r.code, 0, r.err);
-  const steps = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
-  assert.deepEqual(steps, Array.from({ length: stopped + 2 }, (_, i) => i + 1));
-  assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).steps, stopped + 2);
+  assert.match(r.out, new RegExp(`^resuming at step ${stopped}: `, 'm'));
+  const steps = readFileSync(join(dir, 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step);
+  assert.deepEqual(
+    steps,
+    Array.from({ length: stopped + 2 }, (_, i) => i + 1),
+  );
 });
 
 test('--config supplies the settings; explicit flags win', () => {
   writeFileSync(p('cfg.json'), JSON.stringify({ arch: 'vqvae', data: 'mnist', size: 16, batchSize: 2, lr: 1e-3, seed: 5, emaDecay: null, steps: 6 }));
-  const r = tessera('train', 'tokenizer', '--config', 'cfg.json', '--lr', '5e-4', '--ch', '32', '--codebook-size', '64', '--out', 'runs/cfg', '--stop-after', '1');
+  const r = tessera(
+    'train',
+    'tokenizer',
+    '--config',
+    'cfg.json',
+    '--lr',
+    '5e-4',
+    '--ch',
+    '32',
+    '--codebook-size',
+    '64',
+    '--out',
+    'runs/cfg',
+    '--stop-after',
+    '1',
+  );
   assert.equal(r.code, 0, r.err);
   const cfg = JSON.parse(readFileSync(p('runs', 'cfg', 'config.json'), 'utf8'));
   assert.deepEqual([cfg.batchSize, cfg.lr, cfg.seed, cfg.emaDecay, cfg.model.ch, cfg.model.quantizer.codebookSize], [2, 5e-4, 5, null, 32, 64]);
   writeFileSync(p('bad-cfg.json'), JSON.stringify({ arch: 'vqvae', batchsize: 2 }));
-  assertError(tessera('train', 'tokenizer', '--config', 'bad-cfg.json', '--out', 'runs/bad'), 1, /unknown key\(s\) batchsize/);
+  assertError(
+    tessera('train', 'tokenizer', '--config', 'bad-cfg.json', '--out', 'runs/bad'),
+    1,
+    /--config bad-cfg\.json: unknown key 'batchsize' \(did you mean 'batchSize'\? valid: arch, model, batchSize, .*steps, lpips\)/,
+  );
+  writeFileSync(p('bad-cfg2.json'), JSON.stringify({ arch: 'vqvae', data: 'mnist', size: 16, lr: -1 }));
+  assertError(tessera('train', 'tokenizer', '--config', 'bad-cfg2.json', '--out', 'runs/bad'), 1, /--config bad-cfg2\.json: lr: must be ≥ 0, got -1/);
+  assert.ok(!existsSync(p('runs', 'bad')));
 });
 
 test('encode → decode: token JSON in raster order, and decode(encode(x)) is the reconstruction', async () => {
-  await writeTestImage(p('img', 'x16.png'), 16, 16);
   const enc = tessera('encode', '--model', modelA, '--input', 'img/x16.png', '--out', 'tok/x16.json');
   assert.equal(enc.code, 0, enc.err);
   const tok = JSON.parse(readFileSync(p('tok', 'x16.json'), 'utf8')) as { shape: number[]; indices: number[] };
@@ -155,8 +279,11 @@ test('encode → decode: token JSON in raster order, and decode(encode(x)) is th
 });
 
 test('encode: sizes that are not a multiple of the downsampling factor need --resize', async () => {
-  await writeTestImage(p('img', 'x30.png'), 30, 30);
-  assertError(tessera('encode', '--model', modelA, '--input', 'img/x30.png', '--out', 'tok/x30.json'), 1, /image size 30×30 is not a multiple of the model's downsampling factor 4; pass --resize to resize it to 32×32/);
+  assertError(
+    tessera('encode', '--model', modelA, '--input', 'img/x30.png', '--out', 'tok/x30.json'),
+    1,
+    /image size 30×30 is not a multiple of the model's downsampling factor 4; pass --resize to resize it to 32×32/,
+  );
   assert.ok(!existsSync(p('tok', 'x30.json')));
   const r = tessera('encode', '--model', modelA, '--input', 'img/x30.png', '--out', 'tok/x30.json', '--resize');
   assert.equal(r.code, 0, r.err);
@@ -185,10 +312,6 @@ test('decode rejects malformed token files with one line each', () => {
 });
 
 test('reconstruct a directory: mirrored PNG names, unreadable files skipped and counted once', async () => {
-  await writeTestImage(p('dir', 'a.png'), 16, 16);
-  await writeTestImage(p('dir', 'sub', 'b.png'), 16, 16);
-  await sharp(p('dir', 'a.png')).jpeg().toFile(p('dir', 'sub', 'c.jpg'));
-  writeFileSync(p('dir', 'broken.png'), 'not an image');
   const r = tessera('reconstruct', '--model', modelA, '--input', 'dir', '--out', 'dir-out');
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^reconstructed 3 images into dir-out \(mean PSNR [\d.]+ dB\)$/m);
@@ -264,18 +387,42 @@ test('import taming and movq checkpoints, reporting what was dropped', () => {
     1,
     /cannot import .*movq\.ckpt: weights do not match the config: \d+ missing .*\d+ unexpected/,
   );
-  assertError(tessera('import', 'movq', '--checkpoint', 'none.ckpt', '--config', fx('movq.yaml'), '--out', 'imported/y.safetensors'), 1, /checkpoint not found: none\.ckpt/);
+  assertError(
+    tessera('import', 'movq', '--checkpoint', 'none.ckpt', '--config', fx('movq.yaml'), '--out', 'imported/y.safetensors'),
+    1,
+    /checkpoint not found: none\.ckpt/,
+  );
   assert.ok(!existsSync(p('imported', 'x.safetensors')));
 });
 
 test('user errors: one line, exit 2 for usage and 1 for failures', () => {
-  assertError(tessera('train', 'tokenizer', '--arch', 'vqgen', '--data', 'mnist', '--size', '16', '--out', 'runs/e'), 2, /invalid value 'vqgen' for --arch \(did you mean vqgan\?\)/);
-  assertError(tessera('train', 'tokenizer', '--arch', 'vqvae', '--data', 'cifar', '--size', '16', '--out', 'runs/e'), 2, /--data: unknown dataset spec 'cifar'/);
+  assertError(
+    tessera('train', 'tokenizer', '--arch', 'vqgen', '--data', 'mnist', '--size', '16', '--out', 'runs/e'),
+    2,
+    /invalid value 'vqgen' for --arch \(did you mean vqgan\?\)/,
+  );
+  assertError(
+    tessera('train', 'tokenizer', '--arch', 'vqvae', '--data', 'cifar', '--size', '16', '--out', 'runs/e'),
+    2,
+    /--data: unknown dataset spec 'cifar'/,
+  );
   assertError(tessera('train', 'tokenizer', '--arch', 'vqvae', '--size', '16', '--out', 'runs/e'), 2, /a new run needs --data/);
-  assertError(tessera('train', 'tokenizer', '--arch', 'vqvae', '--data', 'mnist', '--size', '18', '--out', 'runs/e'), 2, /--size 18 is not a multiple of --downsample 4/);
+  assertError(
+    tessera('train', 'tokenizer', '--arch', 'vqvae', '--data', 'mnist', '--size', '18', '--out', 'runs/e'),
+    2,
+    /--size 18 is not a multiple of --downsample 4/,
+  );
   assertError(tessera('train', 'tokenizer', '--arch', 'vqvae', '--data', 'folder:missing-dir', '--size', '16', '--out', 'runs/e'), 1, /folder not found/);
-  assertError(tessera('train', 'tokenizer', '--arch', 'vqvae', '--data', 'mnist', '--size', '16', '--groups', '2', '--out', 'runs/e'), 2, /--groups applies to --arch movq only/);
-  assertError(tessera('encode', '--model', 'missing.safetensors', '--input', 'img/x16.png', '--out', 'tok/m.json'), 1, /model file not found: missing\.safetensors/);
+  assertError(
+    tessera('train', 'tokenizer', '--arch', 'vqvae', '--data', 'mnist', '--size', '16', '--groups', '2', '--out', 'runs/e'),
+    2,
+    /--groups applies to --arch movq only/,
+  );
+  assertError(
+    tessera('encode', '--model', 'missing.safetensors', '--input', 'img/x16.png', '--out', 'tok/m.json'),
+    1,
+    /model file not found: missing\.safetensors/,
+  );
   writeFileSync(p('corrupt.safetensors'), 'definitely not safetensors');
   assertError(tessera('reconstruct', '--model', 'corrupt.safetensors', '--input', 'img/x16.png', '--out', 'dec/c.png'), 1, /corrupt\.safetensors/);
   writeFileSync(p('truncated.safetensors'), readFileSync(modelA).subarray(0, 2000));

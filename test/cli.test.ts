@@ -6,8 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError, formatHelp, parseOptions, suggest, wrap } from '../src/cli/args.js';
-import { runCli } from '../src/cli/cli.js';
+import { MAX_INTEGER, UsageError, formatHelp, parseOptions, suggest, wrap } from '../src/cli/args.js';
+import { runCli, userMessage } from '../src/cli/cli.js';
+import { terminalSafe, terminalSafeLines } from '../src/cli/sanitize.js';
 import { defineCommand } from '../src/cli/command.js';
 import { classifyBlas, mappedLibraries } from '../src/cli/commands/doctor.js';
 
@@ -34,6 +35,7 @@ test('--help lists the commands and exits 0', () => {
   assert.equal(r.code, 0);
   assert.match(r.out, /^Usage: tessera <command> \[options\]$/m);
   assert.match(r.out, /^ {2}doctor +check the installation/m);
+  assert.match(r.out, /^Numbers must be finite; whole-number options take at most 9007199254740991 \(2\^53 - 1\)/m);
   assert.equal(r.err, '');
 });
 
@@ -181,7 +183,7 @@ test('dispatch: multi-word commands, options, exit codes from run', async () => 
   calls.length = 0;
   assert.equal(await runCli(['train', 'tokenizer', '--steps', '7', 'x'], fakeCommands, io), 2); // no positionals declared
   assert.match(io.err, /^tessera train tokenizer: unexpected argument 'x'/);
-  assert.equal(await runCli(['train', 'tokenizer', '--steps', '7'], fakeCommands, (io = capture())), 0);
+  assert.equal(await runCli(['train', 'tokenizer', '--steps', '7'], fakeCommands, capture()), 0);
   assert.deepEqual(calls, [['tokenizer', 7, []]]);
   assert.equal(await runCli(['encode', 'a.png', 'b.png'], fakeCommands, (io = capture())), 3);
   assert.equal(io.out, 'encoded a.png,b.png\n');
@@ -236,15 +238,21 @@ test('parseOptions: defaults and types', () => {
 });
 
 test('parseOptions: every value syntax', () => {
-  const r = parseOptions(spec, ['--steps=3', '--lr', '-1e-3', '-o', 'a b.png', '--mode', 'exact', '--no-ema', '-v', '--batch-size=2', 'pos', '--', '--not-a-flag'], [
-    { name: 'files', help: '', variadic: true },
-  ]);
+  const r = parseOptions(
+    spec,
+    ['--steps=3', '--lr', '-1e-3', '-o', 'a b.png', '--mode', 'exact', '--no-ema', '-v', '--batch-size=2', 'pos', '--', '--not-a-flag'],
+    [{ name: 'files', help: '', variadic: true }],
+  );
   assert.deepEqual(r.options, { steps: 3, lr: -0.001, out: 'a b.png', mode: 'exact', ema: false, verbose: true, batchSize: 2 });
   assert.deepEqual(r.positionals, ['pos', '--not-a-flag']);
-  const p = parseOptions(spec, ['--batch-size', '1', '-5', 'x', '-'], [
-    { name: 'a', help: '' },
-    { name: 'rest', help: '', variadic: true },
-  ]);
+  const p = parseOptions(
+    spec,
+    ['--batch-size', '1', '-5', 'x', '-'],
+    [
+      { name: 'a', help: '' },
+      { name: 'rest', help: '', variadic: true },
+    ],
+  );
   assert.deepEqual(p.positionals, ['-5', 'x', '-']);
   assert.equal(parseOptions(spec, ['--batch-size=1', '--ema=false', '--verbose=yes']).options.ema, false);
   assert.equal(parseOptions(spec, ['--batch-size=1', '--steps', '2', '--steps', '5']).options.steps, 5); // last wins
@@ -253,9 +261,13 @@ test('parseOptions: every value syntax', () => {
 
 test('parseOptions: errors are UsageErrors with clear messages', () => {
   const bad = (argv: string[], re: RegExp) =>
-    assert.throws(() => parseOptions(spec, argv), (e: unknown) => e instanceof UsageError && re.test((e as Error).message));
+    assert.throws(
+      () => parseOptions(spec, argv),
+      (e: unknown) => e instanceof UsageError && re.test((e as Error).message),
+    );
   bad([], /^missing required option --batch-size$/);
-  bad(['--batch-size', 'x'], /^invalid value 'x' for --batch-size \(expected a number\)$/);
+  bad(['--batch-size', 'x'], /^invalid value 'x' for --batch-size \(expected an integer\)$/);
+  bad(['--batch-size', '1', '--lr', 'x'], /^invalid value 'x' for --lr \(expected a number\)$/);
   bad(['--batch-size', '2.5'], /^invalid value '2.5' for --batch-size \(expected an integer\)$/);
   bad(['--batch-size', '1', '--steps', '0'], /^--steps must be >= 1 \(got 0\)$/);
   bad(['--batch-size', '1', '--mode', 'exakt'], /^invalid value 'exakt' for --mode \(did you mean exact\?\); expected one of: fast, exact$/);
@@ -269,6 +281,133 @@ test('parseOptions: errors are UsageErrors with clear messages', () => {
   bad(['--batch-size', '1', '-steps', '3'], /^unknown option -steps \(did you mean --steps\?\)$/);
   bad(['--batch-size', '1', '--ema=maybe'], /^invalid value 'maybe' for --ema \(expected true or false\)$/);
   bad(['--batch-size', '1', 'extra'], /^unexpected argument 'extra'$/);
+});
+
+test("parseOptions: only finite numbers, integers up to 2^53 - 1 or the option's max", () => {
+  const bounded = {
+    lr: { type: 'number', help: '' },
+    temperature: { type: 'number', min: 0, exclusiveMin: true, help: '' },
+    size: { type: 'number', integer: true, min: 1, max: 4096, help: '' },
+    seed: { type: 'number', integer: true, help: '' },
+  } as const;
+  const bad = (argv: string[], re: RegExp) =>
+    assert.throws(
+      () => parseOptions(bounded, argv),
+      (e: unknown) => e instanceof UsageError && re.test((e as Error).message),
+      argv.join(' '),
+    );
+  // 1e400 matches the number syntax but is Infinity; it used to train to NaN and be saved as null.
+  for (const v of ['1e400', '-1e400', '1e309', 'Infinity', 'NaN', 'inf', '0x10', '']) {
+    bad(['--lr', v], new RegExp(`^invalid value '${v}' for --lr \\((out of range: not a finite number|expected a number)\\)$`));
+  }
+  bad(['--lr=1e400'], /^invalid value '1e400' for --lr \(out of range: not a finite number\)$/);
+  bad(['--seed', '1e300'], new RegExp(`^--seed must be <= ${MAX_INTEGER} \\(got 1e300\\)$`));
+  bad(['--seed', '9007199254740992'], /^--seed must be <= 9007199254740991/);
+  bad(['--seed', '-9007199254740992'], /^--seed must be >= -9007199254740991/);
+  bad(['--size', '20000'], /^--size must be <= 4096 \(got 20000\)$/);
+  bad(['--size', '0'], /^--size must be >= 1 \(got 0\)$/);
+  // An exclusive minimum says so, instead of '>= 0' followed by rejecting 0.
+  bad(['--temperature', '0'], /^--temperature must be > 0 \(got 0\)$/);
+  bad(['--temperature', '-0'], /^--temperature must be > 0 \(got -0\)$/);
+  const ok = parseOptions(bounded, ['--lr', '1e-400', '--temperature', '1e-3', '--size', '4096', '--seed', '9007199254740991']).options;
+  assert.deepEqual(ok, { lr: 0, temperature: 0.001, size: 4096, seed: MAX_INTEGER });
+  assert.ok(Object.is(parseOptions(bounded, ['--seed', '-0']).options.seed, 0), '-0 is read as 0');
+  const help = formatHelp('x', bounded);
+  assert.match(help, /--temperature <x> +\(> 0\)$/m);
+  assert.match(help, /--size <n> +\(at most 4096\)$/m);
+});
+
+test('parseOptions: values that start like negative numbers are values, for every option type', () => {
+  const s = {
+    class: { type: 'string', help: '' },
+    box: { type: 'string', help: '' },
+    lr: { type: 'number', help: '' },
+    steps: { type: 'number', integer: true, min: 1, help: '' },
+    mode: { type: 'enum', values: ['a', 'b'], help: '' },
+  } as const;
+  const r = parseOptions(s, ['--class', '-1', '--box', '-5,-5,10,10', '--lr', '-.5'], [{ name: 'p', help: '', variadic: true }]);
+  assert.deepEqual(r.options, { class: '-1', box: '-5,-5,10,10', lr: -0.5 });
+  assert.deepEqual(parseOptions(s, ['--class=-1']).options.class, '-1');
+  const bad = (argv: string[], re: RegExp) =>
+    assert.throws(
+      () => parseOptions(s, argv),
+      (e: unknown) => e instanceof UsageError && re.test((e as Error).message),
+      argv.join(' '),
+    );
+  // The value then gets its own precise error instead of 'needs a value'.
+  bad(['--steps', '-5'], /^--steps must be >= 1 \(got -5\)$/);
+  bad(['--mode', '-1'], /^invalid value '-1' for --mode; expected one of: a, b$/);
+  bad(['--lr', '-5,3'], /^invalid value '-5,3' for --lr \(expected a number\)$/);
+  // Flags still are flags.
+  bad(['--class', '--box', '1'], /^option --class needs a value$/);
+  bad(['--class', '-x'], /^option --class needs a value$/);
+  assert.deepEqual(parseOptions(s, ['-3,4', '-.5'], [{ name: 'p', help: '', variadic: true }]).positionals, ['-3,4', '-.5']);
+});
+
+test('terminalSafe escapes control sequences, newlines and bidi overrides; JSON stays exact', () => {
+  const hostile = 'x\x1b]0;pwned\x07\x1b[2J\r\nfake line\t\x9b2J\x7f\u202eevil\u2028y';
+  const one = terminalSafe(hostile);
+  assert.equal(one, 'x\\u001b]0;pwned\\u0007\\u001b[2J\\r\\nfake line\\t\\u009b2J\\u007f\\u202eevil\\u2028y');
+  assert.doesNotMatch(one, /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+  assert.equal(terminalSafe(one), one, 'idempotent');
+  assert.equal(terminalSafe('plain ünïcode — ✓ 🦊 C:\\path'), 'plain ünïcode — ✓ 🦊 C:\\path');
+  const lines = terminalSafeLines('a\tb\nc\x1b[31m');
+  assert.equal(lines, 'a\tb\nc\\u001b[31m');
+  // Pretty JSON through terminalSafeLines: no raw controls, and parses back to the same strings.
+  const value = { meta: { [hostile]: hostile } };
+  const printed = terminalSafeLines(JSON.stringify(value, null, 2));
+  assert.doesNotMatch(printed, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+  assert.deepEqual(JSON.parse(printed), value);
+});
+
+test('userMessage rewords raw errno and allocator texts and hides temp file names', () => {
+  assert.equal(userMessage("EISDIR: illegal operation on a directory, rename '/r/x.png.tmp-4242' -> '/r/x.png'"), 'cannot write /r/x.png: is a directory');
+  assert.equal(
+    userMessage("cannot save: ENOTDIR: not a directory, mkdir '/r/f/sub'"),
+    'cannot save: cannot create folder /r/f/sub: a parent path is a file, not a folder',
+  );
+  assert.equal(userMessage("EEXIST: file already exists, mkdir 'runs/afile'"), 'cannot create folder runs/afile: it is a file, not a folder');
+  assert.equal(
+    userMessage("ENOENT: no such file or directory, open '/r/out/m.safetensors.tmp-7'"),
+    'cannot open /r/out/m.safetensors: no such file or directory',
+  );
+  assert.equal(
+    userMessage("empty: DefaultCPUAllocator: can't allocate memory: you tried to allocate 13400000000 bytes. Error code 12 (Cannot allocate memory)"),
+    'empty: out of memory: one step needed 13.4 GB at once',
+  );
+  assert.equal(userMessage('Invalid typed array length: 400000000000'), 'out of memory: a buffer this size cannot be allocated');
+  assert.equal(userMessage('model file m.safetensors: tensor w has dtype I32'), 'model file m.safetensors: tensor w has dtype I32');
+});
+
+test('dispatch: text from files cannot reach the terminal raw (errors and output lines)', async () => {
+  const hostile = 'cat\x1b]0;pwned\x07\nfake: line\x9b2J';
+  const cmds = [
+    defineCommand({
+      name: 'boom',
+      summary: '',
+      options: {},
+      run: () => {
+        throw new Error(`unknown class '${hostile}'`);
+      },
+    }),
+    defineCommand({
+      name: 'say',
+      summary: '',
+      options: {},
+      run: (_o, _p, ctx) => {
+        ctx.out(`name ${hostile}`);
+        ctx.err(`warn ${hostile}`);
+      },
+    }),
+  ];
+  let io = capture();
+  assert.equal(await runCli(['boom'], cmds, io), 1);
+  assert.equal(io.err, "tessera boom: error: unknown class 'cat\\u001b]0;pwned\\u0007\\nfake: line\\u009b2J'\n");
+  assert.equal(await runCli(['say'], cmds, (io = capture())), 0);
+  assert.equal(io.out, 'name cat\\u001b]0;pwned\\u0007\nfake: line\\u009b2J\n');
+  assert.equal(io.err, 'warn cat\\u001b]0;pwned\\u0007\nfake: line\\u009b2J\n');
+  assert.equal(await runCli(['say', `--x\x1b[2J`], cmds, (io = capture())), 2);
+  assert.equal(io.err, "tessera say: unknown option --x\\u001b[2J; see 'tessera say --help'\n");
 });
 
 test('parseOptions: --help short-circuits validation', () => {
@@ -293,6 +432,8 @@ test('formatHelp and helpers', () => {
   assert.match(h, /^Examples:\n {2}tessera x --batch-size 4 a\.png$/m);
   assert.equal(suggest('tokenzer', ['tokenizer', 'prior']), 'tokenizer');
   assert.equal(suggest('zz', ['tokenizer', 'prior']), undefined);
+  assert.equal(suggest('modle', ['model', 'mode', 'out']), 'model'); // a swap of two letters is one edit
+  assert.equal(suggest('ot', ['out', 'n']), 'out');
   assert.equal(wrap('aaa bbb ccc', 7), 'aaa bbb\nccc');
 });
 

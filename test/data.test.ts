@@ -63,7 +63,10 @@ describe('dataset specs', () => {
     for (const bad of ['cifar10', 'emoji:', 'emoji:microsoft', 'folder:', 'mnist:x', '']) {
       assert.throws(
         () => parseDatasetSpec(bad),
-        (e: unknown) => e instanceof DatasetError && /valid forms: 'mnist', 'emoji:<vendor>.*google, twitter, apple, facebook.*'folder:<path>'/.test(e.message) && !e.message.includes('\n'),
+        (e: unknown) =>
+          e instanceof DatasetError &&
+          /valid forms: 'mnist', 'emoji:<vendor>.*google, twitter, apple, facebook.*'folder:<path>'/.test(e.message) &&
+          !e.message.includes('\n'),
         bad,
       );
     }
@@ -83,7 +86,10 @@ describe('mnist', () => {
     const counts = new Array<number>(10).fill(0);
     for (const l of ds.labels()) counts[l]!++;
     const digits = Array.from({ length: 10 }, (_, d) => (require(`mnist/src/digits/${d}.json`) as { data: number[] }).data);
-    assert.deepEqual(counts, digits.map((d) => d.length / 784));
+    assert.deepEqual(
+      counts,
+      digits.map((d) => d.length / 784),
+    );
     const { images, labels } = ds.batch(Array.from({ length: 10000 }, (_, i) => i));
     assert.deepEqual(images.shape, [10000, 3, 28, 28]);
     assert.equal(images.dtype, 'float32');
@@ -160,7 +166,10 @@ describe('emoji', () => {
       const plane = 64 * 64;
       for (let c = 0; c < 3; c++) assert.equal(image[c * plane], 1, `${ds.id(i)} channel ${c}`);
       // …and the drawing itself is not white everywhere.
-      assert.ok(image.some((v) => v < 0.5), `${ds.id(i)} is blank`);
+      assert.ok(
+        image.some((v) => v < 0.5),
+        `${ds.id(i)} is blank`,
+      );
       checked++;
     }
     assert.ok(checked >= 3, `only ${checked} emoji with a transparent corner`);
@@ -194,11 +203,21 @@ async function makeFolder(): Promise<string> {
   const root = freshDir('folder');
   mkdirSync(join(root, 'cats'));
   mkdirSync(join(root, 'dogs', 'puppies'), { recursive: true });
-  await solid(24, 24, 255, 0, 0).png().toFile(join(root, 'cats', 'a.png'));
-  await solid(24, 24, 255, 0, 0).jpeg({ quality: 95 }).toFile(join(root, 'cats', 'b.jpg'));
-  await solid(30, 24, 0, 0, 255).webp({ lossless: true }).toFile(join(root, 'dogs', 'c.webp'));
-  await solid(40, 20, 0, 255, 0).png().toFile(join(root, 'dogs', 'puppies', 'd.png'));
-  await solid(24, 24, 0, 0, 0, 0).png().toFile(join(root, 'dogs', 'e.PNG')); // fully transparent → white
+  await solid(24, 24, 255, 0, 0)
+    .png()
+    .toFile(join(root, 'cats', 'a.png'));
+  await solid(24, 24, 255, 0, 0)
+    .jpeg({ quality: 95 })
+    .toFile(join(root, 'cats', 'b.jpg'));
+  await solid(30, 24, 0, 0, 255)
+    .webp({ lossless: true })
+    .toFile(join(root, 'dogs', 'c.webp'));
+  await solid(40, 20, 0, 255, 0)
+    .png()
+    .toFile(join(root, 'dogs', 'puppies', 'd.png'));
+  await solid(24, 24, 0, 0, 0, 0)
+    .png()
+    .toFile(join(root, 'dogs', 'e.PNG')); // fully transparent → white
   writeFileSync(join(root, 'cats', 'broken.png'), Buffer.from('this is not a png at all'));
   writeFileSync(join(root, 'cats', 'notes.txt'), 'not an image');
   writeFileSync(join(root, 'dogs', '.DS_Store'), 'junk');
@@ -248,7 +267,9 @@ describe('folder', () => {
   test('images beside class folders are ignored, in the same single warning line', async () => {
     const dir = freshDir('mixed');
     mkdirSync(join(dir, 'k'));
-    await solid(8, 8, 1, 2, 3).png().toFile(join(dir, 'k', 'in.png'));
+    await solid(8, 8, 1, 2, 3)
+      .png()
+      .toFile(join(dir, 'k', 'in.png'));
     await solid(8, 8, 1, 2, 3).png().toFile(join(dir, 'loose.png'));
     writeFileSync(join(dir, 'k', 'bad.jpg'), 'garbage');
     const { ds, warnings } = await load(`folder:${dir}`, { size: 8 });
@@ -264,7 +285,10 @@ describe('folder', () => {
     const bad = freshDir('allbad');
     writeFileSync(join(bad, 'a.png'), 'x');
     writeFileSync(join(bad, 'b.webp'), 'y');
-    await assert.rejects(load(`folder:${bad}`, { size: 8 }), (e: unknown) => e instanceof DatasetError && /none of the 2 images could be read \(first: a\.png: /.test(e.message));
+    await assert.rejects(
+      load(`folder:${bad}`, { size: 8 }),
+      (e: unknown) => e instanceof DatasetError && /none of the 2 images could be read \(first: a\.png: /.test(e.message),
+    );
     await assert.rejects(load(`folder:${join(tmp, 'does-not-exist')}`, { size: 8 }), /folder not found/);
     await assert.rejects(load(`folder:${root}`), /give opts\.size/);
   });
@@ -281,7 +305,9 @@ describe('folder', () => {
     const w = 32;
     const raw = new Uint8Array(w * w * 3);
     for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) raw.set([x * 8, y * 8, 128], (y * w + x) * 3);
-    await sharp(raw, { raw: { width: w, height: w, channels: 3 } }).png().toFile(join(gradient, 'g.png'));
+    await sharp(raw, { raw: { width: w, height: w, channels: 3 } })
+      .png()
+      .toFile(join(gradient, 'g.png'));
     const { ds: g } = await load(`folder:${gradient}`, { size: 8, resize: 32, randomCrop: true, hflip: true, cache: false });
     const draws = new Set<string>();
     for (let s = 0; s < 20; s++) {
@@ -301,7 +327,12 @@ describe('folder', () => {
     const seen = new Set<string>();
     for (let s = 0; s < 16; s++) {
       const img = flipOnly.get(0, { rng: new Rng('flip', s) }).image;
-      const kind = Buffer.compare(Buffer.from(img.buffer), Buffer.from(centre.buffer)) === 0 ? 'same' : Buffer.compare(Buffer.from(img.buffer), Buffer.from(mirrored.buffer)) === 0 ? 'mirror' : 'other';
+      const kind =
+        Buffer.compare(Buffer.from(img.buffer), Buffer.from(centre.buffer)) === 0
+          ? 'same'
+          : Buffer.compare(Buffer.from(img.buffer), Buffer.from(mirrored.buffer)) === 0
+            ? 'mirror'
+            : 'other';
       seen.add(kind);
     }
     assert.deepEqual([...seen].sort(), ['mirror', 'same']);
@@ -335,13 +366,18 @@ describe('folder', () => {
     assert.equal((await load(`folder:${dir}`, { size: 16, cache })).ds.info.cache, 'rebuilt');
 
     // A changed file changes the fingerprint: decoded again, and the stale cache file is pruned.
-    await solid(24, 24, 0, 255, 0).png().toFile(join(dir, 'cats', 'a.png'));
+    await solid(24, 24, 0, 255, 0)
+      .png()
+      .toFile(join(dir, 'cats', 'a.png'));
     utimesSync(join(dir, 'cats', 'a.png'), new Date(), new Date(Date.now() + 5000));
     const fourth = await load(`folder:${dir}`, { size: 16, cache });
     assert.equal(fourth.ds.info.cache, 'miss');
     assert.notEqual(fourth.ds.info.cachePath, path);
     assert.equal(fourth.ds.get(0).image[8 * 16 + 8], -1); // red channel of the now-green image
-    assert.deepEqual(readdirSync(cache).filter((f) => f.endsWith('.tds')), [fourth.ds.info.cachePath!.split('/').pop()]);
+    assert.deepEqual(
+      readdirSync(cache).filter((f) => f.endsWith('.tds')),
+      [fourth.ds.info.cachePath!.split('/').pop()],
+    );
     // Other sizes are separate entries.
     assert.equal((await load(`folder:${dir}`, { size: 8, cache })).ds.info.cache, 'miss');
 
@@ -373,7 +409,9 @@ describe('folder', () => {
   test('dangling symlinks are skipped as unreadable; symlink loops do not hang the walk', async () => {
     const dir = freshDir('links');
     mkdirSync(join(dir, 'a'));
-    await solid(8, 8, 1, 2, 3).png().toFile(join(dir, 'a', 'ok.png'));
+    await solid(8, 8, 1, 2, 3)
+      .png()
+      .toFile(join(dir, 'a', 'ok.png'));
     symlinkSync(join(dir, 'nowhere.png'), join(dir, 'a', 'dangling.png'));
     symlinkSync(dir, join(dir, 'a', 'loop')); // a/loop/a/loop/… would never end
     const { ds, warnings } = await load(`folder:${dir}`, { size: 8, cache: false });
@@ -464,14 +502,20 @@ describe('DataLoader', () => {
     }
     assert.equal(n, 16);
     assert.equal(e0.length, 1000); // last batch is the 40 left over
-    assert.deepEqual([...e0].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
+    assert.deepEqual(
+      [...e0].sort((x, y) => x - y),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     assert.equal(a.epoch, 1);
     assert.equal(a.step, 0);
     assert.notDeepEqual(Array.from(a.order(1)), e0);
     assert.notDeepEqual(Array.from(c.order(0)), e0);
     // Labels in the batch are the dataset's labels of the batch's indices.
     const first = new DataLoader(ds, { batchSize: 8, seed: 1 }).next();
-    assert.deepEqual(first.labels.toArray(), Array.from(first.indices, (i) => ds.label(i)));
+    assert.deepEqual(
+      first.labels.toArray(),
+      Array.from(first.indices, (i) => ds.label(i)),
+    );
     assert.deepEqual(first.images.shape, [8, 3, 24, 24]);
   });
 
@@ -498,7 +542,10 @@ describe('DataLoader', () => {
     const batches = [...d];
     assert.equal(batches.length, 15);
     assert.ok(batches.every((b) => b.images.shape[0] === 64));
-    assert.deepEqual(Array.from(batches[0]!.indices), Array.from({ length: 64 }, (_, i) => i));
+    assert.deepEqual(
+      Array.from(batches[0]!.indices),
+      Array.from({ length: 64 }, (_, i) => i),
+    );
     assert.throws(() => new DataLoader(ds.subset([0, 1]), { batchSize: 4, dropLast: true }), DatasetError);
   });
 

@@ -16,7 +16,14 @@ test('tessera demo writes sample grids, an inpainting example and reconstruction
       env: { ...process.env, TESSERA_CACHE: join(dir, 'cache') },
     });
     assert.equal(r.status, 0, r.stderr);
-    const files = ['samples-mnist-maskgit.png', 'samples-mnist-ar.png', 'samples-emoji-maskgit.png', 'inpaint-mnist.png', 'reconstructions-mnist.png', 'reconstructions-emoji.png'];
+    const files = [
+      'samples-mnist-maskgit.png',
+      'samples-mnist-ar.png',
+      'samples-emoji-maskgit.png',
+      'inpaint-mnist.png',
+      'reconstructions-mnist.png',
+      'reconstructions-emoji.png',
+    ];
     for (const f of files) {
       assert.ok(existsSync(join(dir, f)), `missing ${f}`);
       assert.match(r.stdout, new RegExp(f.replace('.', '\\.')));

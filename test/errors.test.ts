@@ -1,12 +1,17 @@
 // Errors: libtorch failures and bad arguments surface as JS Errors with readable messages (the op
 // name, libtorch's sentence, the tensor shapes involved; no C++ backtrace) and never abort the
 // process.
-import { test, describe } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as T from '../src/torch/index.js';
+import * as io from '../src/io/index.js';
+import { loadTokenizer } from '../src/tokenizers/index.js';
+import { readInceptionWeights } from '../src/metrics/inception.js';
 import { repoRoot } from './helpers.js';
 
 /** fn must throw an Error (of `type`) whose message matches every pattern and reads like a sentence. */
@@ -135,7 +140,16 @@ describe('bad arguments throw TypeError / RangeError / Error', () => {
 
   test('value errors from libtorch', () => {
     expectError(() => T.ones([2]).item(), [/a Tensor with 2 elements cannot be converted to Scalar/]);
-    expectError(() => T.linalgCholesky(T.tensor([[1, 2], [2, 1]])), [/not positive-definite/]);
+    expectError(
+      () =>
+        T.linalgCholesky(
+          T.tensor([
+            [1, 2],
+            [2, 1],
+          ]),
+        ),
+      [/not positive-definite/],
+    );
     expectError(() => T.multinomial(T.tensor([-1, 1]), 1), [/probability tensor/]);
     expectError(() => T.setRngState(T.ones([3])), [/ByteTensor/]);
     expectError(() => T.ones([2], { requiresGrad: true }).mul(2).backward(), [/scalar outputs/]);
@@ -203,7 +217,11 @@ const i64 = (d) => T.tensor(d, { dtype: 'int64' });
 const out = [];
 ${body}
 process.stdout.write(JSON.stringify(out));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TESSERA_THREADS: '1' } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, TESSERA_THREADS: '1' },
+  });
   assert.equal(r.signal, null, `child died by ${r.signal}: ${r.stderr.slice(0, 2000)}`);
   assert.equal(r.status, 0, `child exited ${r.status}: ${r.stderr.slice(0, 2000)}`);
   const results = JSON.parse(r.stdout) as { name: string; threw: boolean; isError?: boolean; message?: string }[];
@@ -213,4 +231,128 @@ process.stdout.write(JSON.stringify(out));`;
     assert.ok(res.isError, `${res.name}: threw a non-Error`);
     readable(res.message!);
   }
+});
+
+// ---------------------------------------------------------------- loading and saving files
+describe("loading and saving files: messages in the user's terms", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-errors-load-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const fx = (name: string): string => join(repoRoot, 'test', 'fixtures', 'io', name);
+  /** fn must throw a one-line Error matching `re`, without errno codes, temp-file names or internal keys. */
+  function userError(fn: () => unknown, re: RegExp): void {
+    assert.throws(fn, (e: unknown) => {
+      assert.ok(e instanceof Error, String(e));
+      assert.match(e.message, re);
+      readable(e.message);
+      assert.doesNotMatch(e.message, /\b(EISDIR|ENOENT|EEXIST|ENOTDIR|EACCES):|\.tmp-\d+|__metadata__|tessera\.version/);
+      return true;
+    });
+  }
+
+  test("a training checkpoint given as a model: use --resume or the run's model file", () => {
+    mkdirSync(join(dir, 'run'));
+    const ck = join(dir, 'run', 'checkpoint.safetensors');
+    T.tidy(() => io.saveSafetensors(ck, { 'module.model.w': T.zeros([2]) }, { 'tessera.checkpoint': '{"format":"tessera.checkpoint/1","step":3}' }));
+    const run = join(dir, 'run');
+    const want = new RegExp(
+      `checkpoint\\.safetensors: this is a training checkpoint, not a Tessera model file: continue the run with --out ${run} --resume, or use the model file the run wrote \\(${join(run, 'model.safetensors')}\\)`,
+    );
+    userError(() => loadTokenizer(ck), want);
+    userError(() => io.loadModelFile(ck), want);
+  });
+
+  test('a PyTorch file given as a model file or as safetensors is named as such, whatever its extension', () => {
+    for (const name of ['state_dict.pt', 'legacy_state_dict.pt']) {
+      userError(
+        () => loadTokenizer(fx(name)),
+        /this is a PyTorch checkpoint \(torch\.save\), not a Tessera model file; convert .* with `tessera import taming` or `tessera import movq`/,
+      );
+    }
+    // The FID Inception and LPIPS readers sniff the content: a .pth renamed .safetensors still loads.
+    const renamed = join(dir, 'weights.safetensors');
+    copyFileSync(fx('state_dict.pt'), renamed);
+    const w = T.tidy(() => Object.keys(readInceptionWeights(renamed)));
+    assert.ok(w.length > 0);
+    // Something that is neither says so instead of quoting a header length.
+    const garbage = join(dir, 'garbage.pth');
+    writeFileSync(garbage, 'plain text, not weights\n'.repeat(10));
+    userError(
+      () => io.readWeightFile(garbage, { what: 'FID Inception weight file' }),
+      /FID Inception weight file .*garbage\.pth: neither a safetensors file nor a PyTorch checkpoint/,
+    );
+  });
+
+  test('file-system errors name the file the user gave, never a temp file or an errno code', () => {
+    userError(() => loadTokenizer(join(dir, 'nope.safetensors')), /^model file not found: .*nope\.safetensors$/);
+    userError(() => loadTokenizer(dir), /^model file is a directory, not a file: /);
+    const bytes = new Uint8Array([1, 2, 3]);
+    userError(() => io.writeFileAtomic(dir, bytes), new RegExp(`^cannot write ${dir}: it is a directory$`));
+    userError(() => io.writeFileAtomic(join(dir, 'no', 'such', 'm.safetensors'), bytes), /^cannot write .*m\.safetensors: directory .*such does not exist$/);
+    writeFileSync(join(dir, 'afile'), 'x');
+    userError(() => io.writeFileAtomic(join(dir, 'afile', 'm.safetensors'), bytes), /^cannot write .*: a parent of it is a file, not a directory$/);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('.tmp-')),
+      [],
+    );
+    userError(
+      () => io.ensureDir(join(dir, 'afile', 'sub', 'deeper')),
+      new RegExp(`^cannot create directory .*deeper: ${join(dir, 'afile')} is a file, not a directory$`),
+    );
+    io.ensureDir(join(dir, 'made', 'here'));
+    io.ensureDir(join(dir, 'made', 'here'));
+  });
+
+  test('safetensors headers are read strictly, also when only the metadata is wanted', () => {
+    // JSON.parse would keep the second value of "step"; the strict reader refuses the ambiguity.
+    const header = Buffer.from('{"__metadata__":{"step":"1","step":"2"}}');
+    const file = join(dir, 'dup.safetensors');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    writeFileSync(file, Buffer.concat([len, header]));
+    userError(() => io.readSafetensorsHeader(file), /dup\.safetensors: header JSON: duplicate key "step"/);
+    const ok = join(dir, 'ok.safetensors');
+    T.tidy(() => io.saveSafetensors(ok, { w: T.zeros([2, 3], { dtype: 'float16' }) }, { note: 'hi' }));
+    assert.deepEqual(io.readSafetensorsHeader(ok), { metadata: { note: 'hi' }, tensors: { w: { dtype: 'float16', shape: [2, 3] } } });
+  });
+});
+
+describe('tessera info checks weights, not just the header', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-errors-info-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const mainJs = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+  const info = (path: string) =>
+    spawnSync(process.execPath, [mainJs, 'info', '--model', path], { encoding: 'utf8', env: { ...process.env, TESSERA_THREADS: '1' } });
+
+  /** A copy of a shipped model with the first F32 tensor's header entry and data edited. */
+  function forged(model: string, name: string, edit: { dtype?: string; nan?: boolean }): { path: string; key: string } {
+    const b = Buffer.from(readFileSync(join(repoRoot, 'models', model)));
+    const n = Number(b.readBigUInt64LE(0));
+    const header = b.subarray(8, 8 + n).toString('latin1');
+    const m = /"([^"]+)":\{"dtype":"F32","shape":\[[^\]]*\],"data_offsets":\[(\d+),/.exec(header)!;
+    assert.ok(m, 'the model has a float32 tensor');
+    if (edit.dtype) b.write(header.replace(`"${m[1]}":{"dtype":"F32"`, `"${m[1]}":{"dtype":"${edit.dtype}"`), 8, 'latin1');
+    if (edit.nan) b.writeFloatLE(NaN, 8 + n + Number(m[2]));
+    const path = join(dir, name);
+    writeFileSync(path, b);
+    return { path, key: m[1]! };
+  }
+
+  test('NaN weights and relabelled dtypes make info fail with the tensor named', () => {
+    const good = info(join(repoRoot, 'models', 'mnist-vqvae.safetensors'));
+    assert.equal(good.status, 0, good.stderr);
+    const nan = forged('mnist-vqvae.safetensors', 'nan-vqvae.safetensors', { nan: true });
+    const r1 = info(nan.path);
+    assert.equal(r1.status, 1);
+    assert.match(
+      r1.stderr.trim(),
+      new RegExp(
+        `^tessera info: .*nan-vqvae\\.safetensors: weights do not match its config: 1 tensor with NaN or Infinity: ${nan.key.replaceAll('.', '\\.')}$`,
+      ),
+    );
+    const i32 = forged('mnist-classifier.safetensors', 'i32-classifier.safetensors', { dtype: 'I32' });
+    const r2 = info(i32.path);
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, new RegExp(`1 wrong dtype: ${i32.key.replaceAll('.', '\\.')} is int32, expected float32`));
+    assert.equal(r2.stderr.trim().split('\n').length, 1, r2.stderr);
+  });
 });

@@ -1,7 +1,7 @@
 // `tessera eval fid DIR_A DIR_B` end to end through the built executable: with a (randomly
 // initialised) Tessera classifier and with FID Inception weights from a user file, on tiny folders
 // of PNGs written here; corrupt images are skipped and counted; bad input gives one line.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,13 +25,16 @@ async function writeFolder(dir: string, n: number, seed: number, noise = 0): Pro
       if (noise) x = x.add(T.randn([1, 3, 16, 16]).mul(noise));
       return x.clamp(0, 1).mul(255).round().to('uint8').permute([0, 2, 3, 1]).contiguous().data() as Uint8Array;
     });
-    await sharp(Buffer.from(img), { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(join(dir, `img${String(i).padStart(3, '0')}.png`));
+    await sharp(Buffer.from(img), { raw: { width: 16, height: 16, channels: 3 } })
+      .png()
+      .toFile(join(dir, `img${String(i).padStart(3, '0')}.png`));
   }
 }
 
 const classifierFile = p('classifier.safetensors');
 
-test('setup: folders and a classifier file', async () => {
+// Built before the tests (not in a test of its own) so any one of them runs alone with --test-name-pattern.
+before(async () => {
   await writeFolder(p('a'), 16, 1);
   await writeFolder(p('same'), 16, 1); // the same pixels as a
   await writeFolder(p('b'), 14, 2, 0.25);
@@ -84,7 +87,11 @@ test('bad input: one line each', () => {
   assertError(tessera('eval', 'fid', p('a'), p('b')), 2, /--inception FILE .*pt_inception-2015-12-05-6726825d\.pth.* or --classifier FILE/);
   assertError(tessera('eval', 'fid', p('a'), p('nope'), '--classifier', classifierFile), 2, /DIR_B not found: .*nope/);
   assertError(tessera('eval', 'fid', p('a'), p('b'), '--classifier', classifierFile, '--inception', 'x.pth'), 2, /either --inception or --classifier/);
-  assertError(tessera('eval', 'fid', p('a'), p('b'), '--inception', p('missing.pth')), 1, /FID Inception weights not found at .*missing\.pth: download pt_inception-2015-12-05-6726825d\.pth .*cannot download/);
+  assertError(
+    tessera('eval', 'fid', p('a'), p('b'), '--inception', p('missing.pth')),
+    1,
+    /FID Inception weights not found at .*missing\.pth: download pt_inception-2015-12-05-6726825d\.pth .*cannot download/,
+  );
   assertError(tessera('eval', 'fid', p('a'), p('b'), '--classifier', p('missing.safetensors')), 1, /classifier file not found/);
 });
 
@@ -106,5 +113,5 @@ test('with --inception: weights from a user file give the standard metric names'
   assert.deepEqual([j.a.images, j.b.images], [3, 2]);
   assert.ok(Number.isFinite(j.fid) && j.fid > 0, `FID ${j.fid}`);
   assert.ok(j.precision !== null && j.k === 1 && j.kid.subsetSize === 2);
-  assert.ok(j.isA.mean >= 1 && j.isA.splits === 1) // 3 images: one split (never fewer than 50 per split, at least one);
+  assert.ok(j.isA.mean >= 1 && j.isA.splits === 1); // 3 images: one split (never fewer than 50 per split, at least one);
 });

@@ -3,14 +3,14 @@
 // dataset of two classes written here: the JSON fields, rejection sampling (rate 1 is the plain
 // evaluation; lower rates never lower class accuracy or the mean score), one-line errors. Also the
 // rejection-sampling functions on hand-made probabilities, and rFID in `tessera eval tokenizer`.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as T from '../src/torch/index.js';
 import type { Tensor } from '../src/torch/index.js';
-import { PriorModel, type PriorModelConfig } from '../src/priors/index.js';
+import { PriorModel, writeSamplingDefaults, type PriorModelConfig } from '../src/priors/index.js';
 import { Adam } from '../src/optim/index.js';
 import { saveTokenizer } from '../src/tokenizers/index.js';
 import { Classifier, defaultClassifierConfig, saveClassifier } from '../src/metrics/classifier.js';
@@ -46,7 +46,10 @@ test('rejectionScores: the probability of the requested class, or the confidence
   const s = rejectionScores(probs, [1, 2, null]);
   assert.equal(s.length, 3);
   assert.ok(Math.abs(s[0]! - 0.2) < 1e-7 && Math.abs(s[1]! - 0.6) < 1e-7 && Math.abs(s[2]! - 0.5) < 1e-7, String(s));
-  assert.deepEqual(rejectionScores(probs).map((v) => Math.round(v * 100)), [70, 60, 50]);
+  assert.deepEqual(
+    rejectionScores(probs).map((v) => Math.round(v * 100)),
+    [70, 60, 50],
+  );
   assert.throws(() => rejectionScores(probs, [0, 3, 1]), /class 3 of sample 1 is out of range \[0, 3\)/);
 });
 
@@ -60,6 +63,7 @@ test('the shipped classifiers are found from the package root, not the working d
 // ------------------------------------------------------------------ the command
 const folder = p('shapes');
 const modelFile = p('prior.safetensors');
+const recommendedFile = p('prior-recommended.safetensors'); // the same model with recommended sampling settings
 const tokenizerFile = p('tokenizer.safetensors');
 const clfFile = p('classifier.safetensors');
 const otherClfFile = p('other-classifier.safetensors');
@@ -69,29 +73,50 @@ function ramps(signs: Tensor): Tensor {
   return T.tidy(() => {
     const n = signs.size(0);
     const ramp = T.linspace(0.6, -0.6, 16).view([1, 1, 1, 16]);
-    return ramp.mul(signs.view([n, 1, 1, 1])).add(T.randn([n, 1, 16, 16]).mul(0.3)).clamp(-1, 1);
+    return ramp
+      .mul(signs.view([n, 1, 1, 1]))
+      .add(T.randn([n, 1, 16, 16]).mul(0.3))
+      .clamp(-1, 1);
   });
 }
 
 /** 16×16 images of two classes: 'left' (brighter on the left) and 'right'. */
 async function writeFolder(): Promise<void> {
   T.manualSeed(3);
-  for (const [cls, sign] of [['left', 1], ['right', -1]] as const) {
+  for (const [cls, sign] of [
+    ['left', 1],
+    ['right', -1],
+  ] as const) {
     mkdirSync(join(folder, cls), { recursive: true });
     for (let i = 0; i < 12; i++) {
-      const px = T.tidy(() => ramps(T.full([1], sign)).add(1).mul(127.5).round().to('uint8').contiguous().data() as Uint8Array);
-      await sharp(Buffer.from(px), { raw: { width: 16, height: 16, channels: 1 } }).png().toFile(join(folder, cls, `${i}.png`));
+      const px = T.tidy(
+        () =>
+          ramps(T.full([1], sign))
+            .add(1)
+            .mul(127.5)
+            .round()
+            .to('uint8')
+            .contiguous()
+            .data() as Uint8Array,
+      );
+      await sharp(Buffer.from(px), { raw: { width: 16, height: 16, channels: 1 } })
+        .png()
+        .toFile(join(folder, cls, `${i}.png`));
     }
   }
 }
 
-test('setup: folder dataset, tiny prior model, tokenizer and classifiers', async () => {
+// Built before the tests (not in a test of its own) so any one of them runs alone with --test-name-pattern.
+before(async () => {
   await writeFolder();
   T.manualSeed(0);
   const config: PriorModelConfig = {
     arch: 'maskgit',
     prior: { dim: 32, depth: 1, heads: 4, codebookSize: 16, grid: [4, 4], tokensPerPosition: 1, numClasses: 2, classDropout: 0.1 },
-    tokenizer: { kind: 'vqvae', config: { ch: 16, numDownsamples: 2, numResBlocks: 1, resCh: 8, embedDim: 8, inChannels: 1, outCh: 1, quantizer: { type: 'vq', codebookSize: 16 } } },
+    tokenizer: {
+      kind: 'vqvae',
+      config: { ch: 16, numDownsamples: 2, numResBlocks: 1, resCh: 8, embedDim: 8, inChannels: 1, outCh: 1, quantizer: { type: 'vq', codebookSize: 16 } },
+    },
     imageSize: [16, 16],
     classNames: ['left', 'right'],
     data: `folder:${folder}`,
@@ -107,11 +132,15 @@ test('setup: folder dataset, tiny prior model, tokenizer and classifiers', async
     sd['decoder.up.1.bias']!.zero_();
   });
   pm.save(modelFile);
+  copyFileSync(modelFile, recommendedFile);
+  writeSamplingDefaults(recommendedFile, { steps: 3, temperature: 0.7 });
   saveTokenizer(tokenizerFile, pm.tokenizer);
   pm.dispose();
   // A classifier that tells left from right: a few steps on fresh ramps (so class accuracy and the
   // rejection scores vary from sample to sample).
-  const clf = new Classifier(defaultClassifierConfig({ dataset: `folder:${folder}`, inChannels: 1, size: 16, classNames: ['left', 'right'], width: 8, featureDim: 16 }));
+  const clf = new Classifier(
+    defaultClassifierConfig({ dataset: `folder:${folder}`, inChannels: 1, size: 16, classNames: ['left', 'right'], width: 8, featureDim: 16 }),
+  );
   const opt = new Adam(clf.parameters(), { lr: 1e-2 });
   const labels = T.tensor([0, 1, 0, 1, 0, 1, 0, 1], { dtype: 'int64' });
   const signs = T.tensor([1, -1, 1, -1, 1, -1, 1, -1]);
@@ -124,24 +153,42 @@ test('setup: folder dataset, tiny prior model, tokenizer and classifiers', async
     });
   }
   clf.eval();
-  const acc = T.tidy(() => T.noGrad(() => clf.forward(ramps(T.tensor([1, -1, 1, -1, 1, -1, 1, -1, 1, -1]))).argmax(1).eq(T.tensor([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], { dtype: 'int64' })).to('float32').mean().item()));
+  const acc = T.tidy(() =>
+    T.noGrad(() =>
+      clf
+        .forward(ramps(T.tensor([1, -1, 1, -1, 1, -1, 1, -1, 1, -1])))
+        .argmax(1)
+        .eq(T.tensor([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], { dtype: 'int64' }))
+        .to('float32')
+        .mean()
+        .item(),
+    ),
+  );
   assert.ok(acc >= 0.9, `the test classifier tells left from right (${acc})`);
   saveClassifier(clfFile, clf);
   clf.dispose();
-  const other = new Classifier(defaultClassifierConfig({ dataset: 'folder:/x/other', inChannels: 1, size: 16, classNames: ['cat', 'dog'], width: 8, featureDim: 16 }));
+  const other = new Classifier(
+    defaultClassifierConfig({ dataset: 'folder:/x/other', inChannels: 1, size: 16, classNames: ['cat', 'dog'], width: 8, featureDim: 16 }),
+  );
   saveClassifier(otherClfFile, other);
   other.dispose();
 });
 
 const COMMON = ['--n', '8', '--val-count', '6', '--batch-size', '4', '--steps', '2', '--seed', '1', '--json'];
-let plain: Record<string, any>;
+let plainRun: Record<string, any> | undefined;
+/** The plain evaluation's JSON (run once, by whichever test needs it first). */
+function plain(): Record<string, any> {
+  if (!plainRun) {
+    const r = tessera('eval', 'prior', '--model', modelFile, '--classifier', clfFile, ...COMMON);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.err, '');
+    plainRun = JSON.parse(r.out) as Record<string, any>;
+  }
+  return plainRun;
+}
 
 test('eval prior --json: named metrics over N samples against the validation split', () => {
-  const r = tessera('eval', 'prior', '--model', modelFile, '--classifier', clfFile, ...COMMON);
-  assert.equal(r.code, 0, r.err);
-  assert.equal(r.err, '');
-  const j = JSON.parse(r.out);
-  plain = j;
+  const j = plain();
   assert.deepEqual(j.names, { fid: 'FID-tessera-shapes', kid: 'KID-tessera-shapes', is: 'IS-tessera-shapes' });
   assert.equal(j.arch, 'maskgit');
   assert.equal(j.classes, 2);
@@ -174,11 +221,18 @@ test('eval prior --accept: rate 1 is the plain evaluation; lower rates keep N of
   const j = JSON.parse(r.out);
   assert.equal(j.sampling.candidates, 32);
   const rows = j.acceptance as Record<string, any>[];
-  assert.deepEqual(rows.map((x) => [x.acceptance, x.candidates, x.images]), [[1, 8, 8], [0.5, 16, 8], [0.25, 32, 8]]);
+  assert.deepEqual(
+    rows.map((x) => [x.acceptance, x.candidates, x.images]),
+    [
+      [1, 8, 8],
+      [0.5, 16, 8],
+      [0.25, 32, 8],
+    ],
+  );
   // Rate 1 and the top-level figures are exactly the plain run's.
   for (const k of ['fid', 'kid', 'precision', 'recall', 'is', 'classAccuracy']) {
-    assert.deepEqual(rows[0]![k], plain[k], k);
-    assert.deepEqual(j[k], plain[k], k);
+    assert.deepEqual(rows[0]![k], plain()[k], k);
+    assert.deepEqual(j[k], plain()[k], k);
   }
   for (const row of rows.slice(1)) {
     assert.ok(row.classAccuracy >= rows[0]!.classAccuracy, `accuracy ${row.classAccuracy} at ${row.acceptance} < ${rows[0]!.classAccuracy} at 1`);
@@ -190,8 +244,25 @@ test('eval prior --accept: rate 1 is the plain evaluation; lower rates keep N of
   assert.ok(rows[2]!.classAccuracy > rows[0]!.classAccuracy, `accuracy ${rows[2]!.classAccuracy} at 0.25 vs ${rows[0]!.classAccuracy} at 1`);
   // Without rate 1 in the list the plain figures are still the first N samples'.
   const half = JSON.parse(tessera('eval', 'prior', '--model', modelFile, '--classifier', clfFile, ...COMMON, '--accept', '0.5').out);
-  assert.equal(half.fid, plain.fid);
+  assert.equal(half.fid, plain().fid);
   assert.deepEqual(half.acceptance[0], rows[1]);
+});
+
+test("eval prior samples with the model file's recommended settings for every flag not given", () => {
+  const args = ['eval', 'prior', '--classifier', clfFile, '--n', '8', '--val-count', '6', '--batch-size', '4', '--seed', '1', '--json'];
+  const rec = tessera(...args, '--model', recommendedFile);
+  assert.equal(rec.code, 0, rec.err);
+  const j = JSON.parse(rec.out);
+  assert.deepEqual([j.sampling.steps, j.sampling.temperature, j.sampling.fromModel], [3, 0.7, ['steps', 'temperature']]);
+  // The same images as the plain model with those settings given as flags.
+  const explicit = JSON.parse(tessera(...args, '--model', modelFile, '--steps', '3', '--temperature', '0.7').out);
+  assert.deepEqual(explicit.sampling.fromModel, []);
+  assert.equal(j.fid, explicit.fid);
+  assert.deepEqual(j.kid, explicit.kid);
+  // A flag wins over the recommended setting.
+  const flag = JSON.parse(tessera(...args, '--model', recommendedFile, '--steps', '2').out);
+  assert.deepEqual([flag.sampling.steps, flag.sampling.temperature, flag.sampling.fromModel], [2, 0.7, ['temperature']]);
+  assert.notEqual(flag.fid, j.fid);
 });
 
 test('eval prior: human-readable output names the split and prints the rejection table', () => {
@@ -217,10 +288,22 @@ test('eval prior: a classifier for other classes gives no class accuracy, with a
 
 test('eval prior: bad input gives one line', () => {
   assertError(tessera('eval', 'prior', '--model', p('nope.safetensors')), 1, /error: model file not found: .*nope\.safetensors/);
-  assertError(tessera('eval', 'prior', '--model', modelFile, '--classifier', p('nope-clf.safetensors')), 1, /classifier file not found: .*nope-clf\.safetensors/);
+  assertError(
+    tessera('eval', 'prior', '--model', modelFile, '--classifier', p('nope-clf.safetensors')),
+    1,
+    /classifier file not found: .*nope-clf\.safetensors/,
+  );
   assertError(tessera('eval', 'prior', '--model', modelFile, '--classifier', clfFile, '--accept', '1,0'), 2, /--accept takes acceptance rates in \(0, 1\]/);
-  assertError(tessera('eval', 'prior', '--model', modelFile), 2, /no feature network for folder:.*shapes: pass --classifier FILE/);
-  assertError(tessera('eval', 'prior', '--model', modelFile, '--inception', p('pt_inception.pth')), 1, /FID Inception weights not found at .*pt_inception\.pth/);
+  assertError(
+    tessera('eval', 'prior', '--model', modelFile),
+    2,
+    /no feature network for folder:.*shapes: give a classifier \(from `tessera train classifier --data folder:/,
+  );
+  assertError(
+    tessera('eval', 'prior', '--model', modelFile, '--inception', p('pt_inception.pth')),
+    1,
+    /FID Inception weights not found at .*pt_inception\.pth/,
+  );
   assertError(tessera('eval', 'prior', '--model', tokenizerFile, '--classifier', clfFile), 1, /not a prior/);
 });
 
@@ -238,7 +321,7 @@ test('eval tokenizer --json reports rFID with a classifier; a folder without one
   for (const k of ['psnr', 'ssim', 'l1']) assert.equal(typeof j[k], 'number', k);
   const skip = tessera(...args);
   assert.equal(skip.code, 0, skip.err);
-  assert.match(skip.err, /^note: rFID skipped: no feature network for folder:.*shapes \(pass --classifier FILE/);
+  assert.match(skip.err, /^note: rFID skipped: no feature network for folder:.*shapes; give a classifier/);
   assert.equal(skip.err.trimEnd().split('\n').length, 1);
   const js = JSON.parse(skip.out);
   assert.equal(js.rfid, null);

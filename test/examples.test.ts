@@ -28,7 +28,14 @@ test('generate: class-conditional digits, an inpainting edit, tokens and back', 
     assert.ok(right >= 16, `only ${right} of 20 samples classified as their digit: ${got.join(' ')}`);
     // The edit kept the top rows (above the mask and its blend band) and changed the bottom.
     assert.ok(edited.index(0, ':', '0:11').equal(three.index(0, ':', '0:11')));
-    assert.ok(edited.index(0, ':', '16:28').sub(three.index(0, ':', '16:28')).abs().mean().item() > 0.01);
+    assert.ok(
+      edited
+        .index(0, ':', '16:28')
+        .sub(three.index(0, ':', '16:28'))
+        .abs()
+        .mean()
+        .item() > 0.01,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

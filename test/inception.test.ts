@@ -48,7 +48,15 @@ test('the architecture has the FID weight file layout: 472 tensors, 23.9M values
     Object.values(weights).reduce((s, t) => s + t.numel, 0),
     23_885_392,
   );
-  for (const k of ['Conv2d_1a_3x3.conv.weight', 'Conv2d_1a_3x3.bn.running_var', 'Mixed_5b.branch5x5_2.conv.weight', 'Mixed_6e.branch7x7dbl_5.bn.bias', 'Mixed_7c.branch3x3dbl_3b.conv.weight', 'fc.weight', 'fc.bias']) {
+  for (const k of [
+    'Conv2d_1a_3x3.conv.weight',
+    'Conv2d_1a_3x3.bn.running_var',
+    'Mixed_5b.branch5x5_2.conv.weight',
+    'Mixed_6e.branch7x7dbl_5.bn.bias',
+    'Mixed_7c.branch3x3dbl_3b.conv.weight',
+    'fc.weight',
+    'fc.bias',
+  ]) {
     assert.ok(k in weights, k);
   }
   assert.deepEqual(weights['Mixed_7c.branch_pool.conv.weight']!.shape, [192, 2048, 1, 1]);
@@ -76,7 +84,12 @@ test('features and logits match PyTorch (weights loaded from a user .safetensors
   assert.equal(fidName({ name: 'tessera-mnist' }), 'FID-tessera-mnist');
   assert.throws(() => net.features(T.zeros([1, 2, 8, 8])), /expected images \[B, 1 or 3, H, W\]/);
   // collectFeatures streams batches into statistics and keeps the features for KID / precision-recall.
-  const fake = { name: 'fake', featureDim: 3, numClasses: 2, features: (x: T.Tensor) => ({ features: x.mean([2, 3]), logits: x.amax([1, 2, 3]).unsqueeze(1).repeat([1, 2]) }) };
+  const fake = {
+    name: 'fake',
+    featureDim: 3,
+    numClasses: 2,
+    features: (x: T.Tensor) => ({ features: x.mean([2, 3]), logits: x.amax([1, 2, 3]).unsqueeze(1).repeat([1, 2]) }),
+  };
   T.manualSeed(2);
   const batches = [T.rand([4, 3, 5, 5]), T.rand([1, 3, 5, 5]), T.rand([3, 3, 5, 5])];
   const set = collectFeatures(fake, batches);
@@ -102,7 +115,8 @@ test('.pth files (legacy and zip torch.save formats) load with pytorch-fid key n
         'Conv2d_1a_3x3.bn.weight',
         'Conv2d_1a_3x3.conv.weight',
       ]);
-      for (const [k, t] of Object.entries(w)) if (!k.endsWith('num_batches_tracked')) assert.ok(t.equal(weights[k]!), `${name}: ${k} equals the regenerated tensor`);
+      for (const [k, t] of Object.entries(w))
+        if (!k.endsWith('num_batches_tracked')) assert.ok(t.equal(weights[k]!), `${name}: ${k} equals the regenerated tensor`);
     });
     // The partial file is rejected with every missing key counted, on one line.
     let err: unknown;
@@ -114,7 +128,7 @@ test('.pth files (legacy and zip torch.save formats) load with pytorch-fid key n
     assert.ok(err instanceof InceptionWeightsError, String(err));
     assert.equal(err.missing.length, 472 - 5);
     assert.ok(err.missing.includes('fc.weight') && err.missing.includes('Mixed_5b.branch1x1.conv.weight'));
-    assert.match(err.message, /missing keys \(467\): Conv2d_2a_3x3\.conv\.weight, .* … and 455 more/);
+    assert.match(err.message, /467 missing keys: Conv2d_2a_3x3\.conv\.weight, .* … and 455 more/);
     assert.ok(!err.message.includes('\n'), 'one line');
   }
 });
@@ -129,12 +143,20 @@ test('bad weight files: one line naming unexpected keys and wrong shapes; a miss
     (e: unknown) =>
       e instanceof InceptionWeightsError &&
       !e.message.includes('\n') &&
-      /missing keys \(1\): fc\.bias/.test(e.message) &&
-      /unexpected keys \(1\): AuxLogits\.fc\.weight/.test(e.message) &&
+      /1 missing key: fc\.bias/.test(e.message) &&
+      /1 unexpected key: AuxLogits\.fc\.weight/.test(e.message) &&
       /fc\.weight is \[1000, 2048\], expected \[1008, 2048\]/.test(e.message),
   );
   const missing = join(dir, 'nope', FID_WEIGHTS_FILE);
-  assert.throws(() => loadFidInception(missing), (e: unknown) => e instanceof Error && !e.message.includes('\n') && e.message.includes(FID_WEIGHTS_FILE) && /pytorch-fid/.test(e.message) && /cannot download/.test(e.message));
+  assert.throws(
+    () => loadFidInception(missing),
+    (e: unknown) =>
+      e instanceof Error &&
+      !e.message.includes('\n') &&
+      e.message.includes(FID_WEIGHTS_FILE) &&
+      /pytorch-fid/.test(e.message) &&
+      /cannot download/.test(e.message),
+  );
   const garbage = join(dir, 'garbage.pth');
   writeFileSync(garbage, Buffer.from('PK\x03\x04 not really a zip'));
   assert.throws(() => loadFidInception(garbage), /torch checkpoint/);

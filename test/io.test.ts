@@ -1,10 +1,12 @@
 // Tests for src/io: safetensors, Tessera model files, the restricted torch.save reader, and fuzzing of
 // both parsers. Fixtures come from tools/fixtures/io.py (PyTorch 1.13).
-import { test, describe } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as zlib from 'node:zlib';
 import * as T from '../src/torch/index.js';
 import { Tensor, type DType } from '../src/torch/index.js';
@@ -24,10 +26,14 @@ import {
   stateDictFrom,
   unpickle,
   writeFileAtomic,
+  buildFromModelFile,
+  removeStaleTempFiles,
   type PickledObject,
 } from '../src/io/index.js';
+import { Linear, StateDictError } from '../src/nn/index.js';
 import { unpickleAt } from '../src/io/pickle.js';
-import { fixturePath, loadJsonFixture, type TensorJson } from './helpers.js';
+import * as V from '../src/io/validate.js';
+import { fixturePath, loadJsonFixture, repoRoot, type TensorJson } from './helpers.js';
 
 const fx = (name: string): string => fixturePath('io', name);
 const readFx = (name: string): Uint8Array => new Uint8Array(readFileSync(fx(name)));
@@ -75,7 +81,11 @@ function tensorsIn(v: unknown, out = new Set<Tensor>(), seen = new Set<object>()
   if (v === null || typeof v !== 'object' || seen.has(v)) return out;
   seen.add(v);
   if (v instanceof Tensor) out.add(v);
-  else if (v instanceof Map) for (const [k, x] of v) (tensorsIn(k, out, seen), tensorsIn(x, out, seen));
+  else if (v instanceof Map)
+    for (const [k, x] of v) {
+      tensorsIn(k, out, seen);
+      tensorsIn(x, out, seen);
+    }
   else if (v instanceof Set || Array.isArray(v)) for (const x of v) tensorsIn(x, out, seen);
   else if (!(v instanceof Uint8Array)) for (const x of Object.values(v)) tensorsIn(x, out, seen);
   return out;
@@ -174,7 +184,10 @@ function unzip(bytes: Uint8Array): { name: string; data: Uint8Array }[] {
 describe('safetensors', () => {
   test('round trip of every dtype, 0-d and empty tensors, with metadata', () => {
     const src: Record<string, Tensor> = {
-      f32: T.tensor([[1.5, -2], [3, 4e-8]]),
+      f32: T.tensor([
+        [1.5, -2],
+        [3, 4e-8],
+      ]),
       f64: T.tensor([Math.PI, -1e300], { dtype: 'float64' }),
       f16: T.tensor([0.5, -65504, 1 / 1024], { dtype: 'float16' }),
       bf16: T.tensor([1, -3.25, 1e30], { dtype: 'bfloat16' }),
@@ -246,7 +259,10 @@ describe('safetensors', () => {
     const path = join(tmp, 'w.safetensors');
     writeFileSync(path, 'old contents');
     saveSafetensors(path, { w: T.tensor([1, 2, 3]) }, { step: '10' });
-    assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('w.safetensors')), ['w.safetensors']);
+    assert.deepEqual(
+      readdirSync(tmp).filter((f) => f.startsWith('w.safetensors')),
+      ['w.safetensors'],
+    );
     const { tensors, metadata } = loadSafetensors(path);
     assert.deepEqual(tensors.w!.toArray(), [1, 2, 3]);
     assert.deepEqual(metadata, { step: '10' });
@@ -258,7 +274,10 @@ describe('safetensors', () => {
     const failed = join(tmp, 'failed.safetensors');
     assertFormatError(() => saveSafetensors(failed, { x: 3 as unknown as Tensor }), /value of 'x' is not a Tensor/);
     assert.equal(existsSync(failed), false);
-    assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('.tmp-')), []);
+    assert.deepEqual(
+      readdirSync(tmp).filter((f) => f.includes('.tmp-')),
+      [],
+    );
     // A write that fails midway keeps the old file intact and removes the temp file.
     function* failing(): Generator<Uint8Array> {
       yield new Uint8Array([1, 2, 3]);
@@ -266,7 +285,10 @@ describe('safetensors', () => {
     }
     assert.throws(() => writeFileAtomic(path, new Uint8Array([9]), failing()), /disk on fire/);
     assert.deepEqual(loadSafetensors(path).tensors.w!.toArray(), [1, 2, 3]);
-    assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('.tmp-')), []);
+    assert.deepEqual(
+      readdirSync(tmp).filter((f) => f.includes('.tmp-')),
+      [],
+    );
   });
 
   /** A safetensors file from a header given as text (padded to 8) and `data` bytes. */
@@ -283,9 +305,30 @@ describe('safetensors', () => {
   test('validation: every malformed header gives one clear line', () => {
     const cases: [Uint8Array, RegExp][] = [
       [new Uint8Array(5), /too short/],
-      [(() => { const b = raw({}); new DataView(b.buffer).setBigUint64(0, 100_000_001n, true); return b; })(), /header length 100000001 exceeds the 100000000-byte limit/],
-      [(() => { const b = raw({}); new DataView(b.buffer).setBigUint64(0, 2n ** 63n, true); return b; })(), /exceeds/],
-      [(() => { const b = raw({}); new DataView(b.buffer).setBigUint64(0, 64n, true); return b; })(), /header length 64 runs past the end/],
+      [
+        (() => {
+          const b = raw({});
+          new DataView(b.buffer).setBigUint64(0, 100_000_001n, true);
+          return b;
+        })(),
+        /header length 100000001 exceeds the 100000000-byte limit/,
+      ],
+      [
+        (() => {
+          const b = raw({});
+          new DataView(b.buffer).setBigUint64(0, 2n ** 63n, true);
+          return b;
+        })(),
+        /exceeds/,
+      ],
+      [
+        (() => {
+          const b = raw({});
+          new DataView(b.buffer).setBigUint64(0, 64n, true);
+          return b;
+        })(),
+        /header length 64 runs past the end/,
+      ],
       [raw('{"x": '), /header JSON: unexpected end/],
       [raw('[1, 2]'), /header is not a JSON object/],
       [raw(Buffer.from([0x7b, 0xff, 0x7d]).toString('latin1')), /header JSON|not valid UTF-8/],
@@ -382,7 +425,10 @@ describe('model files', () => {
       /format version 2 is not supported/,
     );
     const bytes = serializeModelFile({ kind: 'prior', config: {}, stateDict: w });
-    assertFormatError(() => parseModelFile(bytes, { kind: 'vqgan', name: 'p.safetensors' }), /^model file p.safetensors: holds a 'prior' model, expected 'vqgan'$/);
+    assertFormatError(
+      () => parseModelFile(bytes, { kind: 'vqgan', name: 'p.safetensors' }),
+      /^model file p.safetensors: holds a 'prior' model, expected 'vqgan'$/,
+    );
     assertFormatError(() => serializeModelFile({ kind: 'x', config: {}, stateDict: w, extra: { 'tessera.kind': 'y' } }), /reserved/);
     assertFormatError(() => serializeModelFile({ kind: 'x', config: undefined, stateDict: w }), /config is not JSON-serializable/);
     assertFormatError(() => serializeModelFile({ kind: '', config: {}, stateDict: w }), /kind must be a non-empty string/);
@@ -507,7 +553,10 @@ describe('torch checkpoints', () => {
   });
 
   test('non-torch files and the tar format give a clear error', () => {
-    assertFormatError(() => loadTorchCheckpoint(new Uint8Array([1, 2, 3])), /^torch checkpoint <bytes>: not a torch.save file \(neither a zip archive nor a legacy pickle stream/);
+    assertFormatError(
+      () => loadTorchCheckpoint(new Uint8Array([1, 2, 3])),
+      /^torch checkpoint <bytes>: not a torch.save file \(neither a zip archive nor a legacy pickle stream/,
+    );
     assertFormatError(() => loadTorchCheckpoint(readFx('tensors.safetensors')), /not a torch.save file/);
     assertFormatError(() => loadTorchCheckpoint(new Uint8Array(Buffer.from('\x80\x02K\x05.', 'latin1'))), /not a torch.save file/); // a pickle, not the magic
     assertFormatError(() => loadTorchCheckpoint(makeZip([{ name: 'a/b.txt', data: new Uint8Array(3) }])), /no data.pkl in the archive/);
@@ -562,7 +611,10 @@ describe('torch checkpoints', () => {
     const k = loadTorchCheckpoint(archive(v2(storage('constructor', 4), 0, [4], [1]), rec)) as PickledObject;
     assert.equal(k.__class__, 'torch._utils._rebuild_tensor_v2');
 
-    assertFormatError(() => loadTorchCheckpoint(archive(v2(storage('FloatStorage', 4), 1, [2, 2], [2, 1]), rec)), /tensor view \[2, 2\] stride \[2, 1\] offset 1 needs 5 elements but storage '0' has 4/);
+    assertFormatError(
+      () => loadTorchCheckpoint(archive(v2(storage('FloatStorage', 4), 1, [2, 2], [2, 1]), rec)),
+      /tensor view \[2, 2\] stride \[2, 1\] offset 1 needs 5 elements but storage '0' has 4/,
+    );
     assertFormatError(() => loadTorchCheckpoint(archive(v2(storage('IntStorage', 4), 0, [4], [1], true), rec)), /an? int32 tensor is marked requires_grad/);
     assertFormatError(() => loadTorchCheckpoint(archive(v2(storage('DoubleStorage', 4), 0, [4], [1]), rec)), /storage '0' has 16 bytes, expected 32/);
     assertFormatError(
@@ -576,7 +628,8 @@ describe('torch checkpoints', () => {
   // Hand-built legacy streams: header pickles, an object pickle, the storage list, then the records.
   const LONG_MAGIC = '\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19';
   const pk = (body: string): string => `\x80\x02${body}.`;
-  const legacyPid = (type: string, key: string, numel: number, view = 'N'): string => `(${u('storage')}ctorch\n${type}\n${u(key)}${u('cpu')}K${String.fromCharCode(numel)}${view}tQ`;
+  const legacyPid = (type: string, key: string, numel: number, view = 'N'): string =>
+    `(${u('storage')}ctorch\n${type}\n${u(key)}${u('cpu')}K${String.fromCharCode(numel)}${view}tQ`;
   const viewMeta = (key: string, offset: number, size: number): string => `${u(key)}K${String.fromCharCode(offset)}K${String.fromCharCode(size)}\x87`;
   function legacy(obj: string, keys: string[], records: [number | bigint, Uint8Array][], o: { littleEndian?: boolean; version?: number } = {}): Uint8Array {
     const sysInfo = `}(${u('protocol_version')}M\xe9\x03${u('little_endian')}${o.littleEndian === false ? '\x89' : '\x88'}${u('type_sizes')}}(${u('short')}K\x02${u('int')}K\x04${u('long')}K\x04uu`;
@@ -603,14 +656,26 @@ describe('torch checkpoints', () => {
     assert.ok(a!.sharesStorageWith(c!) && b!.sharesStorageWith(c!));
     disposeAll([a, b, c]);
     // A tensor reaching past its view-storage is refused even though the root is larger.
-    assertFormatError(() => loadTorchCheckpoint(legacy(v2(view, 1, [3], [1]), ['0'], [[6, rec]])), /tensor view \[3\] stride \[1\] offset 1 needs 4 elements but storage 'v' has 3/);
+    assertFormatError(
+      () => loadTorchCheckpoint(legacy(v2(view, 1, [3], [1]), ['0'], [[6, rec]])),
+      /tensor view \[3\] stride \[1\] offset 1 needs 4 elements but storage 'v' has 3/,
+    );
     assertFormatError(
       () => loadTorchCheckpoint(legacy(v2(legacyPid('FloatStorage', '0', 6, viewMeta('v', 4, 3)), 0, [1], [1]), ['0'], [[6, rec]])),
       /storage view 'v' covers elements 4..7 but storage '0' has 6/,
     );
     // Several storages, read in list order (not first-use order); int64 and float16 data.
     const two = `(${v2(legacyPid('LongStorage', 'b', 2), 0, [2], [1])}${v2(legacyPid('HalfStorage', 'a', 3), 0, [3], [1])}l`;
-    const [l, h] = loadTorchCheckpoint(legacy(two, ['a', 'b'], [[3, new Uint8Array(Buffer.from([0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38]))], [2, new Uint8Array(new BigInt64Array([-5n, 2n ** 40n]).buffer)]])) as Tensor[];
+    const [l, h] = loadTorchCheckpoint(
+      legacy(
+        two,
+        ['a', 'b'],
+        [
+          [3, new Uint8Array(Buffer.from([0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38]))],
+          [2, new Uint8Array(new BigInt64Array([-5n, 2n ** 40n]).buffer)],
+        ],
+      ),
+    ) as Tensor[];
     assert.deepEqual(l!.toArray(), [-5, 2 ** 40]);
     assert.deepEqual(h!.toArray(), [1, -2, 0.5]);
     disposeAll([l, h]);
@@ -618,11 +683,20 @@ describe('torch checkpoints', () => {
     const mod = `(${u('module')}cmymodels\nNet\n${u('net.py')}${u('source')}tQ)\x81}(${u('w')}${v2(legacyPid('FloatStorage', '0', 6), 0, [6], [1])}ub`;
     const m = loadTorchCheckpoint(legacy(mod, ['0'], [[6, rec]])) as PickledObject;
     assert.equal(m.__class__, 'mymodels.Net');
-    assert.deepEqual(((m.state as Record<string, Tensor>).w).toArray(), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual((m.state as Record<string, Tensor>).w.toArray(), [1, 2, 3, 4, 5, 6]);
     disposeAll(m);
     // A storage type Tessera cannot represent is stepped over (its size is known) and left inert.
     const cplx = `(${v2(legacyPid('ComplexFloatStorage', 'c', 1), 0, [1], [1])}${v2(legacyPid('FloatStorage', '0', 6), 0, [6], [1])}l`;
-    const [p, f] = loadTorchCheckpoint(legacy(cplx, ['0', 'c'], [[6, rec], [1, new Uint8Array(8)]])) as [PickledObject, Tensor];
+    const [p, f] = loadTorchCheckpoint(
+      legacy(
+        cplx,
+        ['0', 'c'],
+        [
+          [6, rec],
+          [1, new Uint8Array(8)],
+        ],
+      ),
+    ) as [PickledObject, Tensor];
     assert.equal(p.__class__, 'torch._utils._rebuild_tensor_v2');
     assert.deepEqual(f.toArray(), [1, 2, 3, 4, 5, 6]);
     disposeAll(f);
@@ -637,16 +711,49 @@ describe('torch checkpoints', () => {
       [legacy(one, ['0'], [[4, rec]], { littleEndian: false }), /file written on a big-endian machine is not supported/],
       [legacy(one, ['0'], [[3, rec]]), /storage '0': element count 3 at byte \d+ does not match the declared 4/],
       [legacy(one, ['0'], [[4, rec.subarray(0, 12)]]), /storage '0': truncated \(needs 16 bytes at byte \d+, 12 left\)/],
-      [legacy(one, ['0'], [[4, rec], [1, new Uint8Array(3)]]), /legacy format: 11 unexpected bytes after the last storage/],
-      [legacy(one, ['0', '0'], [[4, rec], [4, rec]]), /storage '0' is listed twice/],
+      [
+        legacy(
+          one,
+          ['0'],
+          [
+            [4, rec],
+            [1, new Uint8Array(3)],
+          ],
+        ),
+        /legacy format: 11 unexpected bytes after the last storage/,
+      ],
+      [
+        legacy(
+          one,
+          ['0', '0'],
+          [
+            [4, rec],
+            [4, rec],
+          ],
+        ),
+        /storage '0' is listed twice/,
+      ],
       [legacy(one, ['0', 'x'], [[4, rec]]), /storage 'x' is listed but no tensor uses it/],
       [legacy(one, [], []), /storage '0' has no data \(missing from the storage list\)/],
-      [legacy(`(${one}${v2(legacyPid('IntStorage', '0', 4), 0, [4], [1])}l`, ['0'], [[4, rec]]), /storage '0' is declared as both FloatStorage\(4\) and IntStorage\(4\)/],
-      [legacy(v2(legacyPid('FloatStorage', '0', 4, viewMeta('v', 0, 2)), 0, [2], [1]) + v2(legacyPid('FloatStorage', '0', 4, viewMeta('v', 1, 2)), 0, [2], [1]), ['0'], [[4, rec]]), /storage view 'v' is declared twice with different extents/],
+      [
+        legacy(`(${one}${v2(legacyPid('IntStorage', '0', 4), 0, [4], [1])}l`, ['0'], [[4, rec]]),
+        /storage '0' is declared as both FloatStorage\(4\) and IntStorage\(4\)/,
+      ],
+      [
+        legacy(
+          v2(legacyPid('FloatStorage', '0', 4, viewMeta('v', 0, 2)), 0, [2], [1]) + v2(legacyPid('FloatStorage', '0', 4, viewMeta('v', 1, 2)), 0, [2], [1]),
+          ['0'],
+          [[4, rec]],
+        ),
+        /storage view 'v' is declared twice with different extents/,
+      ],
       [legacy(v2(legacyPid('FloatStorage', '0', 4, `K\x01`), 0, [4], [1]), ['0'], [[4, rec]]), /storage '0': bad view metadata/],
       [legacy(v2(legacyPid('WeirdStorage', '0', 4), 0, [4], [1]), ['0'], [[4, rec]]), /storage '0': unknown storage type torch.WeirdStorage/],
       [legacy(`(${u('blob')}tQ`, [], []), /unsupported persistent id/],
-      [legacy(v2(legacyPid('FloatStorage', '0', 4), 1, [4], [1]), ['0'], [[4, rec]]), /tensor view \[4\] stride \[1\] offset 1 needs 5 elements but storage '0' has 4/],
+      [
+        legacy(v2(legacyPid('FloatStorage', '0', 4), 1, [4], [1]), ['0'], [[4, rec]]),
+        /tensor view \[4\] stride \[1\] offset 1 needs 5 elements but storage '0' has 4/,
+      ],
       [legacy(one, ['0'], [[-1, rec]]), /element count -1/],
       [legacy(one, ['0'], [[2n ** 62n, rec]]), /element count 4611686018427387904/],
     ];
@@ -690,10 +797,26 @@ describe('pickle', () => {
       assert.deepEqual(
         rest,
         {
-          int: 1, neg: -2, i32: -70000, u16: 60000, big: 2n ** 100n, negbig: -(2n ** 65n), float: 1.5, inf: Infinity,
-          str: 'h\u00e9llo\n\\ "q"', astral: '\u{1F600}', bytes: new Uint8Array([0, 1, 255]), bytearray: new Uint8Array([120, 121]),
-          list: [1, [2, 3]], tuple: [1, 'a'], set: new Set([3]), frozenset: new Set([4]), none: null, bools: [true, false],
-          intkeys: { 1: 'a', 2: 'b' }, empty: {},
+          int: 1,
+          neg: -2,
+          i32: -70000,
+          u16: 60000,
+          big: 2n ** 100n,
+          negbig: -(2n ** 65n),
+          float: 1.5,
+          inf: Infinity,
+          str: 'h\u00e9llo\n\\ "q"',
+          astral: '\u{1F600}',
+          bytes: new Uint8Array([0, 1, 255]),
+          bytearray: new Uint8Array([120, 121]),
+          list: [1, [2, 3]],
+          tuple: [1, 'a'],
+          set: new Set([3]),
+          frozenset: new Set([4]),
+          none: null,
+          bools: [true, false],
+          intkeys: { 1: 'a', 2: 'b' },
+          empty: {},
         },
         what,
       );
@@ -701,7 +824,11 @@ describe('pickle', () => {
       assert.deepEqual([...tuplekeys], [[[1, 2], 'x']], what);
       const sh = shared as unknown[];
       assert.strictEqual(sh[0], sh[1], what);
-      assert.deepEqual(long_list, Array.from({ length: 1100 }, (_, i) => i), what);
+      assert.deepEqual(
+        long_list,
+        Array.from({ length: 1100 }, (_, i) => i),
+        what,
+      );
       assert.deepEqual(bytes300, new Uint8Array([...Array.from({ length: 256 }, (_, i) => i), ...new Array(44).fill(7)]), what);
     }
   });
@@ -725,11 +852,21 @@ describe('pickle', () => {
   test('dict keys, prototype safety and cycles', () => {
     const o = unpickle(P('\x80\x02}X\t\x00\x00\x00__proto__K\x01sNK\x02s\x88K\x03s.')) as Record<string, unknown>;
     assert.equal(Object.getPrototypeOf(o), Object.prototype);
-    assert.deepEqual(Object.entries(o), [['__proto__', 1], ['None', 2], ['True', 3]]);
+    assert.deepEqual(Object.entries(o), [
+      ['__proto__', 1],
+      ['None', 2],
+      ['True', 3],
+    ]);
     // Keys that collide once stringified keep their identity in a Map.
     const m = unpickle(P('\x80\x02}K\x01K\x02sX\x01\x00\x00\x001K\x03s.'));
     assert.ok(m instanceof Map);
-    assert.deepEqual([...m], [[1, 2], ['1', 3]]);
+    assert.deepEqual(
+      [...m],
+      [
+        [1, 2],
+        ['1', 3],
+      ],
+    );
     const l = unpickle(P('\x80\x02]q\x00h\x00a.')) as unknown[];
     assert.strictEqual(l[0], l);
   });
@@ -824,7 +961,8 @@ describe('fuzz', () => {
     for (let p = 0; p + 4 <= b.length; p++) {
       const sig = b.readUInt32LE(p);
       if (sig === 0x06054b50) out.push({ at: p + 10, size: 2 }, { at: p + 12, size: 4 }, { at: p + 16, size: 4 }, { at: p + 20, size: 2 });
-      if (sig === 0x02014b50) out.push({ at: p + 20, size: 4 }, { at: p + 24, size: 4 }, { at: p + 28, size: 2 }, { at: p + 30, size: 2 }, { at: p + 42, size: 4 });
+      if (sig === 0x02014b50)
+        out.push({ at: p + 20, size: 4 }, { at: p + 24, size: 4 }, { at: p + 28, size: 2 }, { at: p + 30, size: 2 }, { at: p + 42, size: 4 });
       if (sig === 0x04034b50) out.push({ at: p + 18, size: 4 }, { at: p + 22, size: 4 }, { at: p + 26, size: 2 }, { at: p + 28, size: 2 });
     }
     return out;
@@ -885,8 +1023,20 @@ describe('fuzz', () => {
   test('torch zip: 1000 mutants of the archive parse or fail cleanly (CRC on and off)', () => {
     const src = readFx('state_dict.pt');
     const fields = zipLengthFields(src);
-    fuzz('torch-zip', 2, 1000, (r) => mutate(src, r, fields), (b) => loadTorchCheckpoint(b));
-    fuzz('torch-zip-nocrc', 3, 1000, (r) => mutate(src, r, fields), (b) => loadTorchCheckpoint(b, { verifyCrc: false }));
+    fuzz(
+      'torch-zip',
+      2,
+      1000,
+      (r) => mutate(src, r, fields),
+      (b) => loadTorchCheckpoint(b),
+    );
+    fuzz(
+      'torch-zip-nocrc',
+      3,
+      1000,
+      (r) => mutate(src, r, fields),
+      (b) => loadTorchCheckpoint(b, { verifyCrc: false }),
+    );
   });
 
   test('torch pickle: 1500 mutants of data.pkl in a valid archive parse or fail cleanly', () => {
@@ -932,7 +1082,13 @@ describe('fuzz', () => {
     }
     assert.equal(pos, src.length);
     assert.equal((listed.value as string[]).length, 11);
-    fuzz('torch-legacy', 5, 1200, (r) => mutate(src, r, fields), (b) => loadTorchCheckpoint(b));
+    fuzz(
+      'torch-legacy',
+      5,
+      1200,
+      (r) => mutate(src, r, fields),
+      (b) => loadTorchCheckpoint(b),
+    );
   });
 
   test('truncation at every length fails cleanly', () => {
@@ -951,4 +1107,294 @@ test('every engine dtype serializes', () => {
   const src = Object.fromEntries(all.map((d) => [d, T.zeros([2], { dtype: d })]));
   const { tensors } = parseSafetensors(serializeSafetensors(src));
   for (const d of all) assert.equal(tensors[d]!.dtype, d);
+});
+
+describe('validate', () => {
+  test('rejectUnknownKeys names the key, suggests the closest and lists the valid ones', () => {
+    assert.doesNotThrow(() => V.rejectUnknownKeys({ discStart: 1 }, ['discStart', 'discWeight'], 'gan'));
+    assert.throws(
+      () => V.rejectUnknownKeys({ discStrat: 100 }, ['discStart', 'discWeight'], 'gan'),
+      (e: unknown) => e instanceof V.ConfigError && e.message === "gan: unknown key 'discStrat' (did you mean 'discStart'? valid: discStart, discWeight)",
+    );
+    assert.throws(() => V.rejectUnknownKeys({ zzz: 1 }, ['a'], 'x'), /^ConfigError: x: unknown key 'zzz' \(valid: a\)$/);
+    assert.throws(
+      () => V.rejectUnknownKeys({ 'a\nb': 1 }, ['a'], 'x'),
+      (e: Error) => !e.message.includes('\n'),
+    );
+  });
+
+  test('numbers, integers and the rest', () => {
+    assert.equal(V.checkNumber(0.5, 'lr', { min: 0, exclusiveMin: true }), 0.5);
+    for (const bad of [NaN, Infinity, -Infinity, '1', null, undefined]) assert.throws(() => V.checkNumber(bad, 'lr'), V.ConfigError);
+    assert.throws(() => V.checkNumber(0, 'lr', { min: 0, exclusiveMin: true }), /^ConfigError: lr: must be > 0, got 0$/);
+    assert.equal(V.checkNumber(1, 'p', { max: 1 }), 1);
+    assert.throws(() => V.checkNumber(1, 'p', { max: 1, exclusiveMax: true }), /p: must be < 1/);
+    assert.equal(V.checkInt(-3, 'n'), -3);
+    assert.throws(() => V.checkInt(1.5, 'n'), /n: expected an integer, got 1.5/);
+    assert.throws(() => V.checkInt(2 ** 53, 'n'), V.ConfigError);
+    assert.throws(() => V.checkInt(5, 'n', { min: 0, max: 4 }), /n: must be ≤ 4, got 5/);
+    assert.equal(V.checkPositiveInt(7, 'dim'), 7);
+    for (const bad of [0, -1, 1.5, NaN, '3', true]) assert.throws(() => V.checkPositiveInt(bad, 'dim'), /dim: expected a positive integer/);
+    assert.throws(() => V.checkPositiveInt(9, 'dim', 8), /dim: must be ≤ 8/);
+    assert.equal(V.checkBoolean(false, 'b'), false);
+    assert.throws(() => V.checkBoolean(0, 'b'), /b: expected true or false, got 0/);
+    assert.equal(V.checkString('', 's'), '');
+    assert.throws(() => V.checkString('', 's', { nonEmpty: true }), /s: must not be empty/);
+    assert.equal(V.checkEnum('ema', ['ema', 'kmeans'] as const, 'init'), 'ema');
+    assert.throws(() => V.checkEnum('kmean', ['ema', 'kmeans'], 'init'), /init: expected one of ema, kmeans, got "kmean" \(did you mean 'kmeans'\?\)/);
+    assert.ok(V.isObject({}) && !V.isObject([]) && !V.isObject(null) && !V.isObject('x'));
+  });
+
+  test('deepEqual / firstDifference', () => {
+    assert.ok(V.deepEqual({ a: 1, b: [1, { c: NaN }] }, { b: [1, { c: NaN }], a: 1 }));
+    assert.ok(V.deepEqual(-0, 0));
+    assert.equal(V.firstDifference({ gan: { discStart: 1, w: 2 } }, { gan: { discStart: 2, w: 2 } }), 'gan.discStart');
+    assert.equal(V.firstDifference({ a: [1, 2] }, { a: [1, 2, 3] }), 'a[2]');
+    assert.equal(V.firstDifference({ a: 1 }, { a: 1, b: 2 }), 'b');
+    assert.equal(V.firstDifference([1], { 0: 1 }), '(root)');
+    assert.equal(V.firstDifference(null, {}), '(root)');
+    assert.equal(V.firstDifference({ x: 'a' }, { x: 'a' }), undefined);
+  });
+});
+
+// ---------------------------------------------------------------- the one loader
+describe('loading model files: dtypes, values, sizes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-io-load-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const build = (c: { in: number; out: number }): Linear => new Linear(c.in, c.out);
+  /** A 'linear' model file whose weight is `w` (2×3) and bias zeros. */
+  function linearFile(name: string, w: number[][]): string {
+    const path = join(dir, name);
+    T.tidy(() => saveModelFile(path, { kind: 'linear', config: { in: 3, out: 2 }, stateDict: { weight: T.tensor(w), bias: T.zeros([2]) } }));
+    return path;
+  }
+
+  test('a good file loads through buildFromModelFile with its values', () => {
+    const path = linearFile('good.safetensors', [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    const { model, kind, config } = buildFromModelFile(path, 'linear', build);
+    assert.equal(kind, 'linear');
+    assert.deepEqual(config, { in: 3, out: 2 });
+    assert.deepEqual(model.weight.toArray(), [1, 2, 3, 4, 5, 6]);
+    model.dispose();
+  });
+
+  test('float weights relabelled I32 in the header are rejected (they would load as garbage integers)', () => {
+    const path = linearFile('relabel.safetensors', [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    const bytes = readFileSync(path);
+    const n = Number(bytes.readBigUInt64LE(0));
+    const header = bytes.subarray(8, 8 + n).toString('latin1');
+    // Same length, so every offset stays valid: only the dtype of `weight` changes.
+    const forged = header.replace(/("weight":\{"dtype":)"F32"/, '$1"I32"');
+    assert.notEqual(forged, header);
+    bytes.write(forged, 8, 'latin1');
+    writeFileSync(path, bytes);
+    // The file itself is well-formed; the model check is what catches it.
+    assert.equal(
+      T.tidy(() => loadModelFile(path).stateDict.weight!.dtype),
+      'int32',
+    );
+    assert.throws(
+      () => buildFromModelFile(path, 'linear', build),
+      (e: unknown) =>
+        e instanceof StateDictError &&
+        e.message === `Linear from ${path}: weights do not match its config: 1 wrong dtype: weight is int32, expected float32` &&
+        e.result.wrongDtype?.[0]?.key === 'weight',
+    );
+  });
+
+  test('NaN or Infinity weights are rejected by name, and a failed strict load changes nothing', () => {
+    const nan = linearFile('nan.safetensors', [
+      [1, NaN, 3],
+      [4, 5, 6],
+    ]);
+    assert.throws(
+      () => buildFromModelFile(nan, 'linear', build),
+      /^StateDictError: .*nan\.safetensors: weights do not match its config: 1 tensor with NaN or Infinity: weight$/,
+    );
+    const inf = linearFile('inf.safetensors', [
+      [1, 2, 3],
+      [4, 5, -Infinity],
+    ]);
+    assert.throws(() => buildFromModelFile(inf, 'linear', build), /1 tensor with NaN or Infinity: weight/);
+    // Module.loadStateDict itself checks, for every model kind and loader.
+    const m = new Linear(3, 2);
+    const before = m.weight.toArray();
+    T.tidy(() => {
+      assert.throws(
+        () => m.loadStateDict({ weight: T.full([2, 3], NaN), bias: T.zeros([2], { dtype: 'int64' }) }),
+        (e: unknown) => {
+          assert.ok(e instanceof StateDictError);
+          assert.deepEqual(e.result.nonFinite, ['weight']);
+          assert.deepEqual(e.result.wrongDtype, [{ key: 'bias', expected: 'float32', got: 'int64' }]);
+          return true;
+        },
+      );
+    });
+    assert.deepEqual(m.weight.toArray(), before);
+    // Within a dtype kind values are cast as before (float64 → float32).
+    T.tidy(() => m.loadStateDict({ weight: T.ones([2, 3], { dtype: 'float64' }), bias: T.zeros([2], { dtype: 'float16' }) }));
+    assert.deepEqual(m.weight.toArray(), [1, 1, 1, 1, 1, 1]);
+    m.dispose();
+  });
+
+  test('another kind, a bad config and a missing file are one-line errors naming the file', () => {
+    const path = linearFile('k.safetensors', [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    assert.throws(
+      () => buildFromModelFile(path, ['vqgan', 'movq'], build),
+      new RegExp(`^FormatError: ${path} holds a 'linear' model, expected 'vqgan' or 'movq'$`),
+    );
+    assert.throws(
+      () =>
+        buildFromModelFile(
+          path,
+          'linear',
+          () => {
+            throw new Error('in must be positive');
+          },
+          { what: 'linear layer' },
+        ),
+      new RegExp(`^Error: ${path}: bad linear layer config: in must be positive$`),
+    );
+    assert.throws(() => buildFromModelFile(join(dir, 'nope.safetensors'), 'linear', build), /^Error: model file not found: .*nope\.safetensors$/);
+    assert.throws(() => buildFromModelFile(dir, 'linear', build), /^Error: model file is a directory, not a file: /);
+  });
+
+  test('prefixed parts: one error lists the problems of every part with their prefixes', () => {
+    const path = join(dir, 'parts.safetensors');
+    T.tidy(() =>
+      saveModelFile(path, {
+        kind: 'pair',
+        config: {},
+        stateDict: { 'a.weight': T.zeros([2, 3]), 'a.bias': T.zeros([2]), 'b.weight': T.zeros([2, 2]), 'stray.x': T.zeros([1]) },
+      }),
+    );
+    const made: Linear[] = [];
+    const mk = (): { a: Linear; b: Linear; dispose(): void } => {
+      const p = { a: new Linear(3, 2), b: new Linear(2, 2), dispose: () => (p.a.dispose(), p.b.dispose()) };
+      made.push(p.a, p.b);
+      return p;
+    };
+    assert.throws(
+      () => buildFromModelFile(path, 'pair', mk, { parts: (p) => ({ a: p.a, b: p.b }) }),
+      /weights do not match its config: 1 missing key: b\.bias; 1 unexpected key: stray\.x$/,
+    );
+  });
+
+  test('a forged zip entry size is rejected before anything is inflated', () => {
+    // 32 MB of zeros deflate to ~32 KB; the reader must not inflate a claim it can check first.
+    const big = new Uint8Array(32 << 20);
+    const zip = makeZip([{ name: 'a/data/0', data: big }], { deflate: true });
+    const at = Buffer.from(zip).indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); // central header
+    const forge = (usize: number): Uint8Array => {
+      const b = Buffer.from(zip);
+      b.writeUInt32LE(usize, at + 24);
+      return new Uint8Array(b);
+    };
+    const arrays = (): number => process.memoryUsage().arrayBuffers;
+    const base = arrays();
+    // An impossible ratio for DEFLATE (~1032:1 at most).
+    assertFormatError(() => new ZipReader(forge(0x7ff00000)).read('a/data/0'), /declares 2146435072 bytes, more than its \d+ compressed bytes can hold/);
+    // A plausible size that is not what the caller expects (a storage's numel × itemsize).
+    assertFormatError(() => new ZipReader(zip).read('a/data/0', { expectedSize: 64 }), /^zip: entry 'a\/data\/0' declares 33554432 bytes, expected 64$/);
+    // Declared smaller than the data: inflation stops at the declared size.
+    assertFormatError(() => new ZipReader(forge(16)).read('a/data/0'), /inflates to more than its declared 16 bytes/);
+    assert.ok(arrays() - base < 8 << 20, `rejecting the forged entries allocated ${arrays() - base} bytes`);
+    // The honest entry still reads.
+    assert.equal(new ZipReader(zip).read('a/data/0', { expectedSize: big.length }).length, big.length);
+  });
+
+  test('a torch checkpoint whose storage record declares another size is rejected before inflating it', () => {
+    const src = Buffer.from(readFx('state_dict_deflate.pt'));
+    const z = new ZipReader(new Uint8Array(src));
+    const name = [...z.entries.keys()].find((n) => /\/data\/\d+$/.test(n) && z.entries.get(n)!.method === 8)!;
+    assert.ok(name, 'the fixture has a deflated storage record');
+    const real = z.entries.get(name)!.size;
+    // Find the central header of that record and double its uncompressed size.
+    const nameBytes = Buffer.from(name);
+    let p = src.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    while (p >= 0 && !src.subarray(p + 46, p + 46 + nameBytes.length).equals(nameBytes)) p = src.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), p + 4);
+    assert.ok(p >= 0);
+    src.writeUInt32LE(real * 2, p + 24);
+    const key = name.split('/').pop()!;
+    // "has <declared> bytes": the size came from the directory, not from inflating (which would give `real`).
+    assertFormatError(() => loadTorchCheckpoint(new Uint8Array(src)), new RegExp(`storage '${key}' has ${real * 2} bytes, expected ${real}`));
+  });
+});
+
+// ---------------------------------------------------------------- interrupted writes
+describe('interrupted writes and stale temp files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-io-atomic-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** The pid of a process that has exited (a child we waited for). */
+  function deadPid(): number {
+    const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    return Number(r.stdout);
+  }
+
+  test('removeStaleTempFiles removes the temp files of dead processes only', () => {
+    const dead = deadPid();
+    const names = {
+      dead: `model.safetensors.tmp-${dead}`,
+      self: `model.safetensors.tmp-${process.pid}`,
+      alive: `checkpoint.safetensors.tmp-${process.ppid}`,
+      other: `notes.tmp-abc`,
+      plain: 'model.safetensors',
+    };
+    for (const n of Object.values(names)) writeFileSync(join(dir, n), 'x');
+    mkdirSync(join(dir, `subdir.tmp-${dead}`));
+    assert.deepEqual(removeStaleTempFiles(dir), [join(dir, names.dead)]);
+    assert.deepEqual(readdirSync(dir).sort(), [names.alive, names.plain, names.self, names.other, `subdir.tmp-${dead}`].sort());
+    assert.deepEqual(removeStaleTempFiles(join(dir, 'missing')), []);
+  });
+
+  test('a writer killed mid-write leaves the previous file intact; its temp file is cleaned up afterwards', async () => {
+    const path = join(dir, 'ck.safetensors');
+    T.tidy(() => saveSafetensors(path, { w: T.tensor([1, 2, 3]) }, { step: '1' }));
+    const atomic = pathToFileURL(join(repoRoot, 'dist', 'src', 'io', 'atomic.js')).href;
+    // The child writes the first chunk, says so, then blocks inside the write until it is killed.
+    const script = `import { writeFileAtomic } from ${JSON.stringify(atomic)};
+function* chunks() {
+  yield new Uint8Array(1 << 20).fill(7);
+  process.stdout.write('ready\\n');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  yield new Uint8Array(1);
+}
+writeFileAtomic(${JSON.stringify(path)}, chunks());`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.includes('ready') && resolve());
+      child.on('exit', (code) => reject(new Error(`child exited (${code}) before writing: ${err}`)));
+    });
+    const tmp = `${path}.tmp-${child.pid}`;
+    assert.ok(existsSync(tmp), 'the temp file exists while the write is in progress');
+    const exited = new Promise((r) => child.on('exit', (_c, sig) => r(sig)));
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    // The previous file is untouched, and the half-written temp file is the only trace.
+    const { tensors, metadata } = loadSafetensors(path);
+    assert.deepEqual(tensors.w!.toArray(), [1, 2, 3]);
+    assert.deepEqual(metadata, { step: '1' });
+    assert.ok(existsSync(tmp));
+    assert.deepEqual(removeStaleTempFiles(dir), [tmp]);
+    assert.equal(existsSync(tmp), false);
+  });
+
+  test('saving a model file clears stale temp files next to it', () => {
+    const stale = join(dir, `m.safetensors.tmp-${deadPid()}`);
+    writeFileSync(stale, 'half a model');
+    T.tidy(() => saveModelFile(join(dir, 'm.safetensors'), { kind: 'x', config: {}, stateDict: { w: T.zeros([1]) } }));
+    assert.equal(existsSync(stale), false);
+  });
 });

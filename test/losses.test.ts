@@ -30,8 +30,10 @@ import {
   tryLoadLpips,
   VGG16_CONV_INDICES,
   VQGANLoss,
+  resolveVQGANLossConfig,
   type VQGANLossConfig,
 } from '../src/losses/index.js';
+import { ConfigError } from '../src/io/validate.js';
 import { assertClose, fixturePath, loadJsonFixture, type TensorJson } from './helpers.js';
 
 // ------------------------------------------------------------------ fixture types
@@ -77,11 +79,18 @@ function pattern(shape: readonly number[], seed: number, lo = -1, hi = 1): Tenso
   return T.tidy(() => {
     const n = shape.reduce((a, b) => a * b, 1);
     const i = T.arange(0, n, 1, { dtype: 'int64' });
-    let h = i.mul(2654435761).add(seed * 40503 + 1).remainder(M32);
+    let h = i
+      .mul(2654435761)
+      .add(seed * 40503 + 1)
+      .remainder(M32);
     h = h.mul(h.remainder(65521).add(7)).remainder(M32);
     h = h.mul(1103515245).add(12345).remainder(M32);
     const u = h.to('float64').div(M32);
-    return u.mul(hi - lo).add(lo).to('float32').reshape([...shape]);
+    return u
+      .mul(hi - lo)
+      .add(lo)
+      .to('float32')
+      .reshape([...shape]);
   });
 }
 
@@ -186,7 +195,10 @@ describe('NLayerDiscriminator', () => {
       const d = fillModule(new NLayerDiscriminator({ ndf: c.ndf, nLayers: c.n_layers }), 100);
       assert.deepEqual(d.stateDictKeys(), c.keys);
       T.tidy(() => {
-        assert.deepEqual(Object.values(d.stateDict()).map((t) => t.shape), c.shapes);
+        assert.deepEqual(
+          Object.values(d.stateDict()).map((t) => t.shape),
+          c.shapes,
+        );
         const x = pattern(c.input_shape, 7);
         d.train();
         assertClose(d.forward(x), c.train, 1e-5, 1e-4, `${name} train`);
@@ -367,7 +379,9 @@ describe('LPIPS', () => {
 
   it('a file with the wrong keys ⇒ one error listing the missing and unexpected keys', () => {
     const bad = join(tmp, 'resnet.safetensors');
-    T.tidy(() => io.saveSafetensors(bad, { 'conv1.weight': T.zeros([64, 3, 7, 7]), 'fc.weight': T.zeros([10, 512]), 'features.0.weight': T.zeros([32, 3, 3, 3]) }));
+    T.tidy(() =>
+      io.saveSafetensors(bad, { 'conv1.weight': T.zeros([64, 3, 7, 7]), 'fc.weight': T.zeros([10, 512]), 'features.0.weight': T.zeros([32, 3, 3, 3]) }),
+    );
     let err: unknown;
     try {
       tryLoadLpips({ vgg: bad, lin: LIN_PTH });
@@ -376,21 +390,31 @@ describe('LPIPS', () => {
     }
     assert.ok(err instanceof LpipsWeightsError, `expected LpipsWeightsError, got ${String(err)}`);
     const msg = err.message;
-    assert.match(msg, /missing keys: features\.0\.bias, features\.2\.weight, features\.2\.bias, .*features\.28\.bias/);
-    assert.match(msg, /unexpected keys: conv1\.weight \(.*resnet\.safetensors\), fc\.weight/);
-    assert.match(msg, /wrong shapes: features\.0\.weight is \[32, 3, 3, 3\], expected \[64, 3, 3, 3\]/);
-    assert.deepEqual(err.unexpected.map((k) => k.split(' ')[0]), ['conv1.weight', 'fc.weight']);
+    assert.match(msg, /25 missing keys: features\.0\.bias, features\.2\.weight, features\.2\.bias, .* … and 13 more/);
+    assert.ok(!msg.includes('\n'), 'one line');
+    assert.match(msg, /2 unexpected keys: conv1\.weight \(.*resnet\.safetensors\), fc\.weight/);
+    assert.match(msg, /1 shape mismatch: features\.0\.weight is \[32, 3, 3, 3\], expected \[64, 3, 3, 3\]/);
+    assert.deepEqual(
+      err.unexpected.map((k) => k.split(' ')[0]),
+      ['conv1.weight', 'fc.weight'],
+    );
     assert.equal(err.missing.length, 25); // 26 VGG keys minus the one present (with a wrong shape)
   });
 
   it('reads legacy (pre-1.6) torch.save files like zip ones', () => {
     // legacy.pt holds {w: ones(2)}: it is read, and its key is reported like any other wrong key.
-    assert.throws(() => loadLpips({ vgg: fixturePath('io', 'legacy.pt'), lin: LIN_PTH }), (e: unknown) => {
-      assert.ok(e instanceof LpipsWeightsError, String(e));
-      assert.deepEqual(e.unexpected.map((k) => k.split(' ')[0]), ['w']);
-      assert.doesNotMatch(e.message, /pre-1\.6|not supported|convert/);
-      return true;
-    });
+    assert.throws(
+      () => loadLpips({ vgg: fixturePath('io', 'legacy.pt'), lin: LIN_PTH }),
+      (e: unknown) => {
+        assert.ok(e instanceof LpipsWeightsError, String(e));
+        assert.deepEqual(
+          e.unexpected.map((k) => k.split(' ')[0]),
+          ['w'],
+        );
+        assert.doesNotMatch(e.message, /pre-1\.6|not supported|convert/);
+        return true;
+      },
+    );
   });
 
   it('refuses a Tessera model file of another kind', () => {
@@ -425,7 +449,10 @@ describe('VQGANLoss', () => {
   /** The fixture's setup: pattern decoder and discriminator, its z / x, q = 0.0123. */
   function setup(c: VqCase['config'], opts: { perceptual?: PerceptualLoss | null; adaptiveWeight?: boolean } = {}) {
     const dec = fillModule(new TinyDecoder(), 300);
-    const loss = new VQGANLoss({ ...configOf(c), adaptiveWeight: opts.adaptiveWeight }, { perceptual: opts.perceptual === undefined ? perceptual : opts.perceptual });
+    const loss = new VQGANLoss(
+      { ...configOf(c), adaptiveWeight: opts.adaptiveWeight },
+      { perceptual: opts.perceptual === undefined ? perceptual : opts.perceptual },
+    );
     fillModule(loss.discriminator, 400);
     loss.discriminator.train();
     const z = pattern([2, 8, 16, 16], 31);
@@ -554,14 +581,27 @@ describe('VQGANLoss', () => {
   });
 
   it('rejects invalid configs', () => {
-    assert.throws(() => new VQGANLoss({ recLoss: 'l3' as 'l1' }), /recLoss must be 'l1' or 'l2'/);
-    assert.throws(() => new VQGANLoss({ discLoss: 'wgan' as 'hinge' }), /unknown discriminator loss 'wgan'/);
-    assert.throws(() => new VQGANLoss({ discWeight: -1 }), /discWeight must be a finite number >= 0/);
+    assert.throws(() => new VQGANLoss({ recLoss: 'l3' as 'l1' }), /^ConfigError: VQGANLoss\.recLoss: expected one of l1, l2, got "l3"/);
+    assert.throws(() => new VQGANLoss({ discLoss: 'wgan' as 'hinge' }), /VQGANLoss\.discLoss: expected one of hinge, vanilla, got "wgan"/);
+    assert.throws(() => new VQGANLoss({ discWeight: -1 }), /VQGANLoss\.discWeight: must be ≥ 0, got -1/);
+    assert.throws(() => new VQGANLoss({ discFactor: NaN }), /VQGANLoss\.discFactor: expected a finite number, got NaN/);
+    assert.throws(() => new VQGANLoss({ discStart: 1.5 }), /VQGANLoss\.discStart: expected an integer, got 1\.5/);
+    assert.throws(() => new VQGANLoss({ adaptiveWeight: 'yes' as unknown as boolean }), /VQGANLoss\.adaptiveWeight: expected true or false/);
+    // An unknown key (a typo of discStart) is rejected with a suggestion instead of being ignored.
+    assert.throws(
+      () => resolveVQGANLossConfig({ discStrat: 100 } as VQGANLossConfig, 'gan'),
+      (e: unknown) =>
+        e instanceof ConfigError && /^gan: unknown key 'discStrat' \(did you mean 'discStart'\? valid: recLoss, .*adaptiveWeight\)$/.test(e.message),
+    );
+    assert.deepEqual(resolveVQGANLossConfig({ discStart: 5 }, 'gan').discStart, 5);
   });
 });
 
 it('discRampSteps ramps disc_factor linearly after discStart', () => {
   const l = new VQGANLoss({ discStart: 10, discRampSteps: 4, discFactor: 2 });
-  assert.deepEqual([9, 10, 11, 12, 13, 14].map((s) => l.discFactorAt(s)), [0, 0.5, 1, 1.5, 2, 2]);
+  assert.deepEqual(
+    [9, 10, 11, 12, 13, 14].map((s) => l.discFactorAt(s)),
+    [0, 0.5, 1, 1.5, 2, 2],
+  );
   assert.equal(new VQGANLoss({ discStart: 10 }).discFactorAt(10), 1);
 });

@@ -20,7 +20,13 @@ interface Fixture {
   stats: { x: number[]; shape: [number, number]; mean: number[]; cov: number[] };
   inceptionScore: { logits: number[]; probs: number[]; shape: [number, number]; splits: number; mean: number; std: number; mean1: number };
   kid: { a: number[]; b: number[]; shape: [number, number]; mmd: number; mmd_same_dist: number };
-  precisionRecall: { real: number[]; fake: number[]; realShape: [number, number]; fakeShape: [number, number]; k: Record<string, { precision: number; recall: number }> };
+  precisionRecall: {
+    real: number[];
+    fake: number[];
+    realShape: [number, number];
+    fakeShape: [number, number];
+    k: Record<string, { precision: number; recall: number }>;
+  };
 }
 const fx = loadJsonFixture<Fixture>('metrics', 'distribution.json');
 const f64 = (data: number[], shape: number[]) => T.tensor(data, { shape, dtype: 'float64' });
@@ -163,7 +169,10 @@ test('precision/recall sanity: identical sets → 1/1, far-apart sets → 0/0; b
     };
   });
   assert.ok(blocked.precision > 0.2 && blocked.precision < 1 && blocked.recall > 0.2 && blocked.recall < 1, JSON.stringify(blocked));
-  assert.ok(Math.abs(blocked.precision - brute.precision) <= 1 / 2000 && Math.abs(blocked.recall - brute.recall) <= 1 / 3000, `${JSON.stringify(blocked)} vs ${JSON.stringify(brute)}`);
+  assert.ok(
+    Math.abs(blocked.precision - brute.precision) <= 1 / 2000 && Math.abs(blocked.recall - brute.recall) <= 1 / 3000,
+    `${JSON.stringify(blocked)} vs ${JSON.stringify(brute)}`,
+  );
   assert.throws(() => precisionRecall(x.narrow(0, 0, 3), x), /more than k = 3 samples/);
 });
 

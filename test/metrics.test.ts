@@ -1,8 +1,22 @@
-// Image metrics against scikit-image's values (tools/fixtures/metrics.py).
-import { test } from 'node:test';
+// Image metrics against scikit-image's values (tools/fixtures/metrics.py), codebook use, and the
+// evaluations (evaluateTokenizer, evaluatePrior) on hand-made models with known answers.
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
 import * as T from '../src/torch/index.js';
+import type { Tensor } from '../src/torch/index.js';
+import { U8_TO_UNIT } from '../src/data/images.js';
+import { statsFromCounts } from '../src/quantize/stats.js';
+import type { Tokenizer } from '../src/tokenizers/index.js';
+import type { PriorModel, GenerateOptions } from '../src/priors/index.js';
+import type { Classifier } from '../src/metrics/classifier.js';
 import { psnr, ssim, codebookUsage, l1 } from '../src/metrics/image.js';
+import type { EvalProgress } from '../src/metrics/evaluate.js';
+import { evaluateTokenizer } from '../src/metrics/evaluate-tokenizer.js';
+import { evaluatePrior, mapClasses } from '../src/metrics/evaluate-prior.js';
 import { loadJsonFixture } from './helpers.js';
 
 const cases = loadJsonFixture<{ shape: number[]; a: number[]; b: number[]; psnr: number; ssim: number }[]>('metrics', 'skimage.json');
@@ -30,4 +44,220 @@ test('codebook usage: utilization and perplexity of a known distribution', () =>
   assert.equal(u.utilization, 0.5);
   assert.ok(Math.abs(u.perplexity - 2) < 1e-12);
   assert.ok(Math.abs(codebookUsage([1, 1, 1, 1]).perplexity - 4) < 1e-12);
+});
+
+test('codebook usage: an empty histogram uses no code (utilization 0, perplexity 0), the same in training stats and evaluations', () => {
+  assert.deepEqual(codebookUsage([0, 0, 0]), { used: 0, utilization: 0, perplexity: 0, tokens: 0 });
+  assert.deepEqual(statsFromCounts([0, 0, 0]), { utilization: 0, perplexity: 0, tokens: 0 });
+  // One code used: perplexity 1 (exp of zero entropy), never more than the codes used.
+  assert.deepEqual(codebookUsage([0, 7, 0, 0]), { used: 1, utilization: 0.25, perplexity: 1, tokens: 7 });
+  const u = codebookUsage([3, 1, 0, 0]);
+  const s = statsFromCounts([3, 1, 0, 0]);
+  assert.equal(s.perplexity, u.perplexity);
+  assert.ok(Math.abs(u.perplexity - Math.exp(-(0.75 * Math.log(0.75) + 0.25 * Math.log(0.25)))) < 1e-12);
+});
+
+// ------------------------------------------------------------------ evaluateTokenizer / evaluatePrior
+// On a folder of 16×16 grey ramps written here, with hand-made models whose answers are known: a
+// "pixel tokenizer" (one token per pixel value, optionally decoding with an offset), a classifier that
+// tells brighter-left from brighter-right, and a stand-in prior that draws exactly the folder's images.
+const tmp = mkdtempSync(join(tmpdir(), 'tessera-metrics-'));
+process.env.TESSERA_CACHE = join(tmp, 'cache');
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const folder = join(tmp, 'ramps');
+
+/** Image k (0–7) of a class: a horizontal ramp brighter on the left (or right), shifted by k steps. */
+function rampPixels(cls: 'left' | 'right', k: number): Uint8Array {
+  const px = new Uint8Array(16 * 16);
+  for (let y = 0; y < 16; y++) for (let x = 0; x < 16; x++) px[y * 16 + x] = 60 + 8 * k + 8 * (cls === 'left' ? 15 - x : x);
+  return px;
+}
+const toUnit = (px: Uint8Array): Float32Array => Float32Array.from(px, (v) => U8_TO_UNIT[v]!);
+
+before(async () => {
+  for (const cls of ['left', 'right'] as const) {
+    mkdirSync(join(folder, cls), { recursive: true });
+    for (let k = 0; k < 8; k++)
+      await sharp(Buffer.from(rampPixels(cls, k)), { raw: { width: 16, height: 16, channels: 1 } })
+        .png()
+        .toFile(join(folder, cls, `${k}.png`));
+  }
+});
+
+/** One token per pixel value (256 codes, downsampling 1); decode adds `offset`. */
+function pixelTokenizer(offset = 0): Tokenizer {
+  return {
+    kind: 'vqvae',
+    inChannels: 1,
+    downsample: 1,
+    codebookSize: 256,
+    tokensPerPosition: 1,
+    encode: (x: Tensor) => T.tidy(() => x.add(1).mul(127.5).round().squeezeDim(1).to('int64')),
+    // In float64, then rounded once: bit-identical to the loader's u / 127.5 − 1.
+    decode: (codes: Tensor) => T.tidy(() => codes.double().div(127.5).sub(1).add(offset).float().unsqueeze(1)),
+    eval() {},
+    dispose() {},
+  } as unknown as Tokenizer;
+}
+
+/** A classifier of left/right ramps: feature 0 is (left half − right half) mean brightness. */
+function rampClassifier(classNames: string[]): Classifier {
+  const sign = classNames[0] === 'left' ? 1 : -1;
+  const features = (x: Tensor) =>
+    T.tidy(() => {
+      const d = x
+        .narrow(3, 0, 8)
+        .mean([1, 2, 3])
+        .sub(x.narrow(3, 8, 8).mean([1, 2, 3]));
+      const a = d.mul(10 * sign);
+      return { features: T.stack([d, x.mean([1, 2, 3])], 1), logits: T.stack([a, a.neg()], 1) };
+    });
+  return {
+    name: 'ramps',
+    featureDim: 2,
+    numClasses: 2,
+    classNames,
+    features,
+    classify: (x: Tensor) => T.tidy(() => ({ classIds: [], probs: features(x).logits.softmax(1) })),
+    dispose() {},
+  } as unknown as Classifier;
+}
+
+/**
+ * A stand-in PriorModel that draws the folder's images: sample i of the stream, asked for class c,
+ * is image ⌊i / 2⌋ mod 8 of class c — or of the other class when i mod `wrongEvery` is wrongEvery − 1.
+ */
+function rampPrior(wrongEvery = Infinity) {
+  let i = 0;
+  const calls: GenerateOptions[] = [];
+  const pm = {
+    arch: 'maskgit',
+    classNames: ['left', 'right'],
+    config: { imageSize: [16, 16], classNames: ['left', 'right'], data: `folder:${folder}` },
+    tokenizer: { inChannels: 1 },
+    samplingSettings: (o: GenerateOptions) => ({ options: { ...o }, fromModel: [] }),
+    sample(o: GenerateOptions) {
+      calls.push(o);
+      const px = (o.classes ?? []).map((c) => {
+        const wrong = i % wrongEvery === wrongEvery - 1;
+        const cls = (c === 0) !== wrong ? 'left' : 'right';
+        return toUnit(rampPixels(cls, Math.floor(i++ / 2) % 8));
+      });
+      const all = new Float32Array(px.length * 256);
+      px.forEach((p, j) => all.set(p, j * 256));
+      return T.tensor(all, { shape: [px.length, 1, 16, 16] });
+    },
+    dispose() {},
+  };
+  return { pm: pm as unknown as PriorModel, calls };
+}
+
+test('evaluateTokenizer: a lossless tokenizer has no finite PSNR (null), L1 0, SSIM 1, rFID 0; an offset of 0.02 is 40 dB', async () => {
+  const progress: EvalProgress[] = [];
+  const r = await evaluateTokenizer({
+    model: pixelTokenizer(),
+    data: `folder:${folder}`,
+    size: 16,
+    split: 'all',
+    batchSize: 5,
+    classifier: rampClassifier(['left', 'right']),
+    onProgress: (p) => progress.push(p),
+  });
+  assert.equal(r.images, 16);
+  // Every PSNR is +∞ (left out of the mean, which JSON could not hold): no finite value → null.
+  assert.equal(r.psnr, null);
+  assert.equal(r.l1, 0);
+  assert.ok(Math.abs(r.ssim! - 1) < 1e-9, `ssim ${r.ssim}`);
+  assert.equal(r.rfidName, 'rFID-ramps');
+  assert.ok(Math.abs(r.rfid!) < 1e-6, `rFID ${r.rfid}`);
+  // Tokens are pixel values: one code per distinct value in the folder.
+  const values = new Set<number>();
+  for (const cls of ['left', 'right'] as const) for (let k = 0; k < 8; k++) for (const v of rampPixels(cls, k)) values.add(v);
+  assert.equal(r.used, values.size);
+  assert.equal(r.utilization, values.size / 256);
+  assert.deepEqual(
+    progress.map((p) => p.done),
+    [5, 10, 15, 16],
+  );
+  assert.ok(progress.every((p) => p.stage === 'images' && p.total === 16));
+
+  const shifted = await evaluateTokenizer({ model: pixelTokenizer(0.02), data: `folder:${folder}`, size: 16, split: 'all', rfid: false });
+  assert.ok(Math.abs(shifted.psnr! - 40) < 1e-4, `psnr ${shifted.psnr}`); // 10·log10(2² / 0.02²)
+  assert.ok(Math.abs(shifted.l1! - 0.02) < 1e-6, `l1 ${shifted.l1}`);
+  assert.equal(shifted.rfid, null);
+
+  // No images: an empty code histogram — utilization and perplexity 0, as in training stats.
+  const none = await evaluateTokenizer({ model: pixelTokenizer(), data: `folder:${folder}`, size: 16, split: 'all', limit: 0, rfid: false });
+  assert.deepEqual([none.images, none.used, none.utilization, none.perplexity, none.psnr, none.l1], [0, 0, 0, 0, null, null]);
+});
+
+test('evaluatePrior: samples drawn from the data itself score FID 0, precision/recall 1 and class accuracy 1', async () => {
+  const { pm, calls } = rampPrior();
+  const progress: EvalProgress[] = [];
+  const r = await evaluatePrior({
+    model: pm,
+    classifier: rampClassifier(['left', 'right']),
+    n: 16,
+    split: 'all',
+    batchSize: 6,
+    seed: 5,
+    sampling: { temperature: 0.5 },
+    onProgress: (p) => progress.push(p),
+  });
+  assert.deepEqual(r.names, { fid: 'FID-ramps', kid: 'KID-ramps', is: 'IS-ramps' });
+  assert.equal(r.reference.images, 16);
+  assert.equal(r.images, 16);
+  assert.ok(Math.abs(r.fid!) < 1e-6, `FID ${r.fid}`);
+  assert.equal(r.precision, 1);
+  assert.equal(r.recall, 1);
+  assert.equal(r.classAccuracy, 1);
+  assert.equal(r.classifier?.classesMatch, true);
+  // The sampler got the caller's settings, one generator, and image i asked for class i mod 2.
+  assert.deepEqual(
+    calls.map((c) => c.batch),
+    [6, 6, 4],
+  );
+  assert.deepEqual(
+    calls.flatMap((c) => c.classes),
+    Array.from({ length: 16 }, (_, i) => i % 2),
+  );
+  assert.ok(calls.every((c) => c.temperature === 0.5 && c.generator === calls[0]!.generator));
+  assert.equal(r.sampling.temperature, 0.5);
+  assert.equal(r.sampling.seed, 5);
+  assert.deepEqual(
+    progress.filter((p) => p.stage === 'reference').map((p) => p.done),
+    [6, 12, 16],
+  );
+  assert.deepEqual(
+    progress.filter((p) => p.stage === 'samples').map((p) => p.done),
+    [6, 12, 16],
+  );
+});
+
+test('evaluatePrior: class accuracy counts wrong samples; rejection keeps the right ones; classes map by name', async () => {
+  // Every 4th sample is of the other class (all of them asked for 'right'): 6 of 8 right at rate 1.
+  const r = await evaluatePrior({
+    model: rampPrior(4).pm,
+    classifier: rampClassifier(['left', 'right']),
+    n: 8,
+    split: 'all',
+    batchSize: 8,
+    acceptance: [1, 0.5],
+  });
+  assert.equal(r.classAccuracy, 0.75);
+  assert.deepEqual(
+    r.acceptance!.map((a) => [a.acceptance, a.candidates, a.images, a.classAccuracy]),
+    [
+      [1, 8, 8, 0.75],
+      [0.5, 16, 8, 1],
+    ],
+  );
+  assert.ok(r.acceptance![1]!.meanScore! > r.acceptance![0]!.meanScore!);
+  // A classifier listing the same classes in the other order is mapped by name: same accuracy.
+  const swapped = await evaluatePrior({ model: rampPrior(4).pm, classifier: rampClassifier(['right', 'left']), n: 8, split: 'all', batchSize: 8 });
+  assert.equal(swapped.classAccuracy, 0.75);
+  assert.deepEqual(mapClasses(['left', 'right'], ['Right', 'LEFT']), [1, 0]);
+  assert.equal(mapClasses(['left', 'right'], ['cat', 'dog']), undefined);
+  // A folder dataset needs a classifier or Inception weights.
+  await assert.rejects(evaluatePrior({ model: rampPrior().pm, n: 8, split: 'all' }), /no feature network for folder:.*ramps: give a classifier/);
 });

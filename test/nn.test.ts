@@ -82,7 +82,10 @@ class Net extends Module {
     this.blocks = this.add('blocks', new nn.ModuleList([new Block(4), new Block(4)]));
     this.scale = this.buffer('scale', T.full([1], 0.5));
     this.cache = this.buffer('cache', T.zeros([1]), { persistent: false });
-    this.heads = this.add('heads', new nn.ModuleDict<nn.UnaryModule>({ cls: new nn.Linear(4, 2), aux: new nn.Sequential(new nn.Flatten(), new nn.Linear(4 * 4 * 4, 3)) }));
+    this.heads = this.add(
+      'heads',
+      new nn.ModuleDict<nn.UnaryModule>({ cls: new nn.Linear(4, 2), aux: new nn.Sequential(new nn.Flatten(), new nn.Linear(4 * 4 * 4, 3)) }),
+    );
     this.norm = this.add('norm', new nn.GroupNorm(2, 4));
   }
   forward(x: Tensor): [Tensor, Tensor] {
@@ -114,19 +117,34 @@ describe('Module: names and state dict', () => {
     assert.deepEqual(net.stateDictKeys(), model.state_dict_keys);
     const sd = net.stateDict();
     assert.deepEqual(Object.keys(sd), model.state_dict_keys);
-    assert.deepEqual(Object.values(sd).map((t) => t.shape), model.state_dict_shapes);
+    assert.deepEqual(
+      Object.values(sd).map((t) => t.shape),
+      model.state_dict_shapes,
+    );
     assert.equal(sd['stem.1.num_batches_tracked']!.dtype, 'int64');
     assert.ok(!('cache' in sd), 'non-persistent buffer must not be in the state dict');
   });
 
   it('namedParameters / namedBuffers / namedModules / numParameters equal PyTorch', () => {
     const net = new Net();
-    assert.deepEqual(net.namedParameters().map(([k]) => k), model.named_parameters);
-    assert.deepEqual(net.namedBuffers().map(([k]) => k), model.named_buffers);
-    assert.deepEqual(net.namedModules().map(([k]) => k), model.named_modules);
+    assert.deepEqual(
+      net.namedParameters().map(([k]) => k),
+      model.named_parameters,
+    );
+    assert.deepEqual(
+      net.namedBuffers().map(([k]) => k),
+      model.named_buffers,
+    );
+    assert.deepEqual(
+      net.namedModules().map(([k]) => k),
+      model.named_modules,
+    );
     assert.equal(net.numParameters(), model.num_parameters);
     assert.ok(net.parameters().every((p) => p.requiresGrad && p.isKept));
-    assert.deepEqual(net.namedChildren().map(([k]) => k), ['stem', 'blocks', 'heads', 'norm']);
+    assert.deepEqual(
+      net.namedChildren().map(([k]) => k),
+      ['stem', 'blocks', 'heads', 'norm'],
+    );
     assert.equal(net.getSubmodule('blocks.1.conv2'), net.blocks.at(1).conv2);
   });
 
@@ -164,9 +182,15 @@ describe('Module: names and state dict', () => {
       }
     }
     const m = new Tied();
-    assert.deepEqual(m.namedParameters().map(([k]) => k), ['a.weight', 'a.bias']);
+    assert.deepEqual(
+      m.namedParameters().map(([k]) => k),
+      ['a.weight', 'a.bias'],
+    );
     assert.deepEqual(m.stateDictKeys(), ['a.weight', 'a.bias', 'b.weight', 'b.bias']);
-    assert.deepEqual(m.namedModules().map(([k]) => k), ['', 'a']);
+    assert.deepEqual(
+      m.namedModules().map(([k]) => k),
+      ['', 'a'],
+    );
   });
 
   it('rejects bad names and name clashes between parameters, buffers and modules', () => {
@@ -192,7 +216,10 @@ describe('Module: loadStateDict errors', () => {
 
   it('strict mode throws one error listing every missing, unexpected and mismatched key, and changes nothing', () => {
     const m = make();
-    const before = m.at(2).forward(T.ones([1, 4])).toArray();
+    const before = m
+      .at(2)
+      .forward(T.ones([1, 4]))
+      .toArray();
     const sd = make().stateDict();
     delete sd['2.bias'];
     delete sd['0.bias'];
@@ -207,14 +234,22 @@ describe('Module: loadStateDict errors', () => {
     }
     assert.ok(err instanceof nn.StateDictError, 'expected a StateDictError');
     const msg = err.message;
-    for (const s of ['"0.bias"', '"2.bias"', '"extra.weight"', '0.weight', '[5, 3]', '[4, 3]', '2.weight', '[2, 4, 1]', '[2, 4]']) assert.ok(msg.includes(s), `message lacks ${s}:\n${msg}`);
+    for (const s of ['0.bias', '2.bias', 'extra.weight', '0.weight', '[5, 3]', '[4, 3]', '2.weight', '[2, 4, 1]', '[2, 4]'])
+      assert.ok(msg.includes(s), `message lacks ${s}:\n${msg}`);
     assert.deepEqual(err.result.missing, ['0.bias', '2.bias']);
     assert.deepEqual(err.result.unexpected, ['extra.weight']);
     assert.deepEqual(err.result.mismatched, [
       { key: '0.weight', expected: [4, 3], got: [5, 3] },
       { key: '2.weight', expected: [2, 4], got: [2, 4, 1] },
     ]);
-    assert.deepEqual(m.at(2).forward(T.ones([1, 4])).toArray(), before, 'a failed strict load must not modify the module');
+    assert.deepEqual(
+      m
+        .at(2)
+        .forward(T.ones([1, 4]))
+        .toArray(),
+      before,
+      'a failed strict load must not modify the module',
+    );
   });
 
   it('non-strict mode loads what matches and reports the rest', () => {
@@ -233,7 +268,12 @@ describe('Module: loadStateDict errors', () => {
 
   it('casts dtypes while copying and accepts a Map', () => {
     const m = new nn.Linear(2, 1);
-    m.loadStateDict(new Map([['weight', T.tensor([[1, 2]], { dtype: 'float64' })], ['bias', T.tensor([3], { dtype: 'float64' })]]));
+    m.loadStateDict(
+      new Map([
+        ['weight', T.tensor([[1, 2]], { dtype: 'float64' })],
+        ['bias', T.tensor([3], { dtype: 'float64' })],
+      ]),
+    );
     assert.equal(m.weight.dtype, 'float32');
     assert.deepEqual(m.forward(T.tensor([[1, 1]])).toArray(), [6]);
   });
@@ -247,7 +287,9 @@ describe('layers match PyTorch', () => {
 
   it('Conv2d: padding, stride/dilation/groups without bias, "same" with an even kernel, reflect padding', () => {
     checkLayer('conv_basic', new nn.Conv2d(3, 4, 3, { padding: 1 }), (m, i) => m.forward(i.x!));
-    checkLayer('conv_strided', new nn.Conv2d(4, 6, [3, 2], { stride: 2, padding: [1, 0], dilation: [2, 1], groups: 2, bias: false }), (m, i) => m.forward(i.x!));
+    checkLayer('conv_strided', new nn.Conv2d(4, 6, [3, 2], { stride: 2, padding: [1, 0], dilation: [2, 1], groups: 2, bias: false }), (m, i) =>
+      m.forward(i.x!),
+    );
     checkLayer('conv_same', new nn.Conv2d(2, 3, 4, { padding: 'same' }), (m, i) => m.forward(i.x!));
     checkLayer('conv_reflect', new nn.Conv2d(2, 3, 3, { padding: 1, paddingMode: 'reflect' }), (m, i) => m.forward(i.x!));
   });
@@ -292,7 +334,10 @@ describe('layers match PyTorch', () => {
 });
 
 describe('BatchNorm2d', () => {
-  for (const [name, momentum] of [['batchnorm', 0.1], ['batchnorm_cumulative', null]] as const) {
+  for (const [name, momentum] of [
+    ['batchnorm', 0.1],
+    ['batchnorm_cumulative', null],
+  ] as const) {
     it(`running statistics after 3 training steps match PyTorch (momentum ${momentum})`, () => {
       const c = layers[name] as BatchNormCase;
       const bn = new nn.BatchNorm2d(3, { momentum });
@@ -330,7 +375,9 @@ describe('MultiheadAttention matches PyTorch', () => {
   it('batch first with boolean key_padding_mask and attn_mask', () => {
     const c = layerCase('mha_masks');
     const [kpm, am] = [fromJson(c.masks!.key_padding_mask!), fromJson(c.masks!.attn_mask!)];
-    checkLayer('mha_masks', new nn.MultiheadAttention(8, 2, { batchFirst: true }), (m, i) => m.forward(i.q!, i.k!, i.k!, { keyPaddingMask: kpm, attnMask: am }));
+    checkLayer('mha_masks', new nn.MultiheadAttention(8, 2, { batchFirst: true }), (m, i) =>
+      m.forward(i.q!, i.k!, i.k!, { keyPaddingMask: kpm, attnMask: am }),
+    );
   });
 
   it('3-d float attn_mask, per-head weights', () => {
@@ -449,7 +496,10 @@ describe('Module behaviour', () => {
     T.manualSeed(1);
     const y = d.forward(x).toArray();
     const zeros = y.filter((v) => v === 0).length;
-    assert.ok(y.every((v) => v === 0 || v === 2), 'kept values are scaled by 1/(1-p)');
+    assert.ok(
+      y.every((v) => v === 0 || v === 2),
+      'kept values are scaled by 1/(1-p)',
+    );
     assert.ok(zeros > 800 && zeros < 1200, `about half dropped, got ${zeros}`);
     net.eval();
     assert.ok(net.modules().every((m) => !m.training));
@@ -497,7 +547,10 @@ describe('Module behaviour', () => {
     const w = conv.weight;
     w.grad = T.onesLike(w);
     net.to('channels_last');
-    assert.ok(net.parameters().every((p, i) => p === params[i]), 'same parameter objects');
+    assert.ok(
+      net.parameters().every((p, i) => p === params[i]),
+      'same parameter objects',
+    );
     assert.equal(conv.weight, w);
     assert.ok(w.isContiguous('channels_last') && !w.isContiguous());
     assert.ok(w.requiresGrad && w.isKept);
@@ -526,7 +579,10 @@ describe('Module behaviour', () => {
 
   it('zeroGrad, requiresGrad_, apply and toString', () => {
     const lin = new nn.Linear(3, 2);
-    lin.forward(T.ones([1, 3])).sum().backward();
+    lin
+      .forward(T.ones([1, 3]))
+      .sum()
+      .backward();
     assert.ok(lin.weight.grad);
     lin.zeroGrad({ setToNone: false });
     assert.equal(lin.weight.grad!.abs().sum().item(), 0);
@@ -540,10 +596,7 @@ describe('Module behaviour', () => {
     const order: string[] = [];
     seq.apply((m) => order.push(m.constructor.name));
     assert.deepEqual(order, ['Linear', 'ReLU', 'Sequential', 'Sequential']);
-    assert.equal(
-      seq.toString(),
-      'Sequential(\n  (0): Linear(in_features=2, out_features=2, bias=True)\n  (1): Sequential(\n    (0): ReLU()\n  )\n)',
-    );
+    assert.equal(seq.toString(), 'Sequential(\n  (0): Linear(in_features=2, out_features=2, bias=True)\n  (1): Sequential(\n    (0): ReLU()\n  )\n)');
   });
 
   it('Sequential from a record, ModuleList insert renumbers, ModuleDict replace keeps position', () => {
@@ -553,7 +606,10 @@ describe('Module behaviour', () => {
 
     const list = new nn.ModuleList([new nn.Linear(1, 1), new nn.Linear(2, 2)]);
     list.insert(1, new nn.Linear(3, 3));
-    assert.deepEqual(list.map((m) => (m as nn.Linear).inFeatures), [1, 3, 2]);
+    assert.deepEqual(
+      list.map((m) => (m as nn.Linear).inFeatures),
+      [1, 3, 2],
+    );
     assert.deepEqual(list.stateDictKeys(), ['0.weight', '0.bias', '1.weight', '1.bias', '2.weight', '2.bias']);
     assert.deepEqual(list.stateDict()['1.weight']!.shape, [3, 3]);
     assert.throws(() => list.at(3), /out of range/);

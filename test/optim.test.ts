@@ -63,11 +63,8 @@ function freshParams(): Params {
 }
 
 function makeOptimizer(cfg: ConfigFixture, p: Params): Optimizer<{ lr: number }> {
-  const params = cfg.groups
-    ? cfg.groups.map((g) => ({ ...g, params: g.params.map((n) => p[n]!) }))
-    : NAMES.map((n) => p[n]!);
+  const params = cfg.groups ? cfg.groups.map((g) => ({ ...g, params: g.params.map((n) => p[n]!) })) : NAMES.map((n) => p[n]!);
   // The fixture's options are spelled as in TypeScript; casts only bridge the JSON typing.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const ps = params as any;
   if (cfg.type === 'SGD') return new SGD(ps, cfg.opts as { lr: number });
   if (cfg.type === 'Adam') return new Adam(ps, cfg.opts);
@@ -109,7 +106,10 @@ function disposeParams(p: Params): void {
  */
 const sameKernels = (() => {
   const p = freshParams();
-  const opt = new SGD(NAMES.map((n) => p[n]!), { lr: 0 });
+  const opt = new SGD(
+    NAMES.map((n) => p[n]!),
+    { lr: 0 },
+  );
   trainStep(0, p, opt);
   const exact = Object.entries(traj.grad1).every(([n, g]) => maxAbsDiff(p[n]!.grad!, g) === 0);
   disposeParams(p);
@@ -119,7 +119,14 @@ const sameKernels = (() => {
 describe('optimizer trajectories match PyTorch 1.13', () => {
   test('gradients of the test problem match PyTorch', () => {
     const p = freshParams();
-    trainStep(0, p, new SGD(NAMES.map((n) => p[n]!), { lr: 0 }));
+    trainStep(
+      0,
+      p,
+      new SGD(
+        NAMES.map((n) => p[n]!),
+        { lr: 0 },
+      ),
+    );
     for (const [n, g] of Object.entries(traj.grad1)) assert.ok(maxAbsDiff(p[n]!.grad!, g) <= 1e-6, n);
     assert.equal(p['unused']!.grad, undefined);
     disposeParams(p);
@@ -151,7 +158,9 @@ describe('optimizer trajectories match PyTorch 1.13', () => {
       else t.diagnostic('gradients differ from PyTorch in the last bits (different kernels); checked to 1e-6 only');
       if (cfg.finalState) {
         const sd = opt.stateDict();
-        const wantKeys = Object.keys(cfg.finalState).filter((k) => !k.endsWith('.step')).sort();
+        const wantKeys = Object.keys(cfg.finalState)
+          .filter((k) => !k.endsWith('.step'))
+          .sort();
         assert.deepEqual(Object.keys(sd.state).sort(), wantKeys);
         for (const k of wantKeys) assert.ok(maxAbsDiff(sd.state[k]!, cfg.finalState[k] as TensorJson) <= 1e-6, k);
         for (const [k, v] of Object.entries(cfg.finalState)) {
@@ -210,7 +219,10 @@ describe('state dict', () => {
       for (let s = 8; s < traj.steps; s++) trainStep(s, c, optC, schedC);
 
       for (const n of NAMES) assert.ok(T.equal(a[n]!, c[n]!), `${n} differs after resuming (max diff ${maxAbsDiff(a[n]!, c[n]!)})`);
-      assert.deepEqual(optC.paramGroups.map((g) => g.lr), optA.paramGroups.map((g) => g.lr));
+      assert.deepEqual(
+        optC.paramGroups.map((g) => g.lr),
+        optA.paramGroups.map((g) => g.lr),
+      );
       optA.dispose();
       optC.dispose();
       [a, b, c].forEach(disposeParams);
@@ -225,8 +237,17 @@ describe('state dict', () => {
     trainStep(1, p, opt);
     const sd = opt.stateDict();
     assert.equal(sd.meta.optimizer, 'Adam');
-    assert.deepEqual(sd.meta.groups.map((g) => g.params), [[0, 1, 2], [3, 4]]);
-    assert.deepEqual(sd.meta.groups.map((g) => g.lr), [1e-2, 3e-3]);
+    assert.deepEqual(
+      sd.meta.groups.map((g) => g.params),
+      [
+        [0, 1, 2],
+        [3, 4],
+      ],
+    );
+    assert.deepEqual(
+      sd.meta.groups.map((g) => g.lr),
+      [1e-2, 3e-3],
+    );
     assert.deepEqual(sd.meta.groups[1]!['betas'], [0.9, 0.999]);
     // Parameter 2 ('unused') has no gradient and so no state.
     assert.deepEqual(sd.meta.steps, { 0: 2, 1: 2, 3: 2, 4: 2 });
@@ -278,7 +299,10 @@ describe('optimizer basics', () => {
     a.requiresGrad = true;
     b.requiresGrad = true;
     const opt = new SGD([{ params: [a], lr: 0.5 }, { params: [b] }], { lr: 0.25 });
-    assert.deepEqual(opt.paramGroups.map((g) => g.lr), [0.5, 0.25]);
+    assert.deepEqual(
+      opt.paramGroups.map((g) => g.lr),
+      [0.5, 0.25],
+    );
     a.grad = T.tensor([1, 1, 1]);
     b.grad = T.tensor([1, 1, 1]);
     opt.step();
@@ -342,7 +366,10 @@ describe('optimizer basics', () => {
 
   test('state tensors survive the caller’s scopes, and steps do not leak', () => {
     const p = freshParams();
-    const opt = new Adam(NAMES.map((n) => p[n]!), { lr: 0.01, amsgrad: true });
+    const opt = new Adam(
+      NAMES.map((n) => p[n]!),
+      { lr: 0.01, amsgrad: true },
+    );
     // A training step inside the caller's own scope must not free the optimizer's state.
     T.tidy(() => trainStep(0, p, opt));
     const st = opt.getState(p['w1']!)!;
@@ -402,11 +429,19 @@ describe('LR schedulers match PyTorch', () => {
       const o = fakeOptimizer();
       const s = SCHEDULERS[name]!(o);
       assertLrs(s.getLastLr(), want[0]!, `${name} at construction`);
-      assertLrs(o.paramGroups.map((g) => g.lr), want[0]!, `${name} group lr at construction`);
+      assertLrs(
+        o.paramGroups.map((g) => g.lr),
+        want[0]!,
+        `${name} group lr at construction`,
+      );
       for (let k = 1; k <= sched.steps; k++) {
         s.step();
         assertLrs(s.getLastLr(), want[k]!, `${name} after ${k} steps`);
-        assertLrs(o.paramGroups.map((g) => g.lr), want[k]!, `${name} group lr after ${k} steps`);
+        assertLrs(
+          o.paramGroups.map((g) => g.lr),
+          want[k]!,
+          `${name} group lr after ${k} steps`,
+        );
       }
     });
   }
@@ -420,7 +455,11 @@ describe('LR schedulers match PyTorch', () => {
       const o2 = fakeOptimizer();
       const s2 = SCHEDULERS[name]!(o2);
       s2.loadStateDict(saved);
-      assert.deepEqual(o2.paramGroups.map((g) => g.lr), o1.paramGroups.map((g) => g.lr), name);
+      assert.deepEqual(
+        o2.paramGroups.map((g) => g.lr),
+        o1.paramGroups.map((g) => g.lr),
+        name,
+      );
       for (let k = 0; k < 15; k++) {
         s1.step();
         s2.step();
@@ -432,7 +471,10 @@ describe('LR schedulers match PyTorch', () => {
   test('schedulers record initialLr and scale relative to it', () => {
     const o = fakeOptimizer();
     new StepLR(o, 1, 0.5).step();
-    assert.deepEqual(o.paramGroups.map((g) => g.initialLr), sched.baseLrs);
+    assert.deepEqual(
+      o.paramGroups.map((g) => g.initialLr),
+      sched.baseLrs,
+    );
     // A second scheduler on the same optimizer uses the same base, not the decayed lr.
     const s = new ExponentialLR(o, 1);
     assert.deepEqual(s.baseLrs, sched.baseLrs);

@@ -22,7 +22,7 @@ const f64 = (data: number[][] | number[], shape?: number[]) => T.tensor(data as 
 const asLatent = (rows: number[][]) => f64(rows).t().reshape([1, rows[0]!.length, 1, rows.length]);
 
 describe('VectorQuantizer', () => {
-  it('registers taming\'s key embedding.weight, initialized U(−1/K, 1/K), and loads a taming-style state dict', () => {
+  it("registers taming's key embedding.weight, initialized U(−1/K, 1/K), and loads a taming-style state dict", () => {
     T.tidy(() => {
       const q = new VectorQuantizer({ codebookSize: 64, dim: 8 });
       assert.deepEqual(q.stateDictKeys(), ['embedding.weight']);
@@ -46,7 +46,12 @@ describe('VectorQuantizer', () => {
     it(`straight-through and β placement (${mode}) on a hand-computed case`, () => {
       T.tidy(() => {
         const q = new VectorQuantizer({ codebookSize: 2, dim: 2, legacy: mode === 'legacy', ema: mode === 'ema' }).to('float64');
-        q.setCodebook(f64([[0, 0], [1.5, 1.5]]));
+        q.setCodebook(
+          f64([
+            [0, 0],
+            [1.5, 1.5],
+          ]),
+        );
         const z = asLatent([[1, 2]]);
         z.requiresGrad = true;
         const r = q.quantize(z);
@@ -64,7 +69,16 @@ describe('VectorQuantizer', () => {
           assert.equal(q.embedding.weight.grad, undefined);
         } else {
           const eCoef = mode === 'legacy' ? 0.25 : 1;
-          assertClose(q.embedding.weight.grad!, f64([[0, 0], [eCoef * 0.5, eCoef * -0.5]]), 1e-12, 0, 'de');
+          assertClose(
+            q.embedding.weight.grad!,
+            f64([
+              [0, 0],
+              [eCoef * 0.5, eCoef * -0.5],
+            ]),
+            1e-12,
+            0,
+            'de',
+          );
         }
       });
     });
@@ -83,7 +97,11 @@ describe('VectorQuantizer', () => {
         assert.equal(r.indices.dtype, 'int64');
         assertClose(r.zq, c.zq as TensorJson, 1e-6, 1e-5, 'zq');
         assert.ok(Math.abs(r.loss.item() - (c.loss as number)) < 1e-6);
-        r.zq.mul(fromJson(c.grad_output as TensorJson)).sum().add(r.loss).backward();
+        r.zq
+          .mul(fromJson(c.grad_output as TensorJson))
+          .sum()
+          .add(r.loss)
+          .backward();
         assertClose(z.grad!, c.grad_z as TensorJson, 1e-6, 1e-5, 'grad z');
         assertClose(q.embedding.weight.grad!, c.grad_codebook as TensorJson, 1e-6, 1e-5, 'grad codebook');
       });
@@ -103,7 +121,11 @@ describe('VectorQuantizer', () => {
       assert.deepEqual(r.indices.toArray(), (c.indices as TensorJson).data);
       assertClose(r.zq, c.zq as TensorJson, 1e-5, 1e-5, 'zq');
       assert.ok(Math.abs(r.loss.item() - (c.loss as number)) < 1e-6);
-      r.zq.mul(fromJson(c.grad_output as TensorJson)).sum().add(r.loss).backward();
+      r.zq
+        .mul(fromJson(c.grad_output as TensorJson))
+        .sum()
+        .add(r.loss)
+        .backward();
       assertClose(z.grad!, c.grad_z as TensorJson, 1e-5, 1e-4, 'grad z');
       const params = Object.fromEntries(q.namedParameters());
       for (const [k, g] of Object.entries(c.grads as Record<string, TensorJson>)) assertClose(params[k]!.grad!, g, 1e-5, 1e-4, `grad ${k}`);
@@ -139,13 +161,33 @@ describe('VectorQuantizer', () => {
       const decay = 0.9;
       const eps = 0.01;
       const q = new VectorQuantizer({ codebookSize: 3, dim: 2, ema: { decay, eps } }).to('float64');
-      let e = [[0, 0], [10, 10], [100, 100]];
+      let e = [
+        [0, 0],
+        [10, 10],
+        [100, 100],
+      ];
       q.setCodebook(f64(e));
       let N = [1, 1, 1];
       let m = e.map((r) => [...r]); // N = 1, so m = e
       const batches = [
-        { rows: [[1, 0], [0, 1], [9, 10], [11, 11]], assign: [0, 0, 1, 1] },
-        { rows: [[0, 0], [1, 1], [10, 10], [12, 9]], assign: [0, 0, 1, 1] },
+        {
+          rows: [
+            [1, 0],
+            [0, 1],
+            [9, 10],
+            [11, 11],
+          ],
+          assign: [0, 0, 1, 1],
+        },
+        {
+          rows: [
+            [0, 0],
+            [1, 1],
+            [10, 10],
+            [12, 9],
+          ],
+          assign: [0, 0, 1, 1],
+        },
       ];
       for (const { rows, assign } of batches) {
         const r = q.quantize(asLatent(rows));
@@ -178,9 +220,17 @@ describe('VectorQuantizer', () => {
 
   it('k-means init places the codes on the centres of a Gaussian mixture (seeded), once', () => {
     T.tidy(() => {
-      const centres = [[-5, -5], [-5, 5], [5, -5], [5, 5]];
+      const centres = [
+        [-5, -5],
+        [-5, 5],
+        [5, -5],
+        [5, 5],
+      ];
       const gen = new T.Generator(11);
-      const rows = T.cat(centres.map((c) => T.randn([100, 2], gen).mul(0.1).add(T.tensor(c))), 0);
+      const rows = T.cat(
+        centres.map((c) => T.randn([100, 2], gen).mul(0.1).add(T.tensor(c))),
+        0,
+      );
       const z = rows.t().reshape([1, 2, 20, 20]);
       const q = new VectorQuantizer({ codebookSize: 4, dim: 2, kmeansInit: { seed: 3, iters: 10 } });
       assert.deepEqual(q.stateDictKeys(), ['initted', 'embedding.weight']);
@@ -212,7 +262,14 @@ describe('VectorQuantizer', () => {
     T.tidy(() => {
       for (const ema of [false, true]) {
         const q = new VectorQuantizer({ codebookSize: 4, dim: 2, ema, deadCodeRestart: { threshold: 1, seed: 0 } });
-        q.setCodebook(T.tensor([[0, 0], [0.5, 0], [0, 0.5], [100, 100]]));
+        q.setCodebook(
+          T.tensor([
+            [0, 0],
+            [0.5, 0],
+            [0, 0.5],
+            [100, 100],
+          ]),
+        );
         const z = T.randn([2, 2, 8, 8]).mul(0.3);
         const encoderRows = z.movedim(1, -1).reshape([-1, 2]);
 
@@ -300,7 +357,16 @@ describe('ResidualQuantizer', () => {
     T.tidy(() => {
       T.manualSeed(5);
       const q = new ResidualQuantizer({ codebookSize: 16, dim: 3, depth: 4, kmeansInit: { seed: 1 } });
-      assert.deepEqual(q.stateDictKeys(), ['layers.0.initted', 'layers.0.embedding.weight', 'layers.1.initted', 'layers.1.embedding.weight', 'layers.2.initted', 'layers.2.embedding.weight', 'layers.3.initted', 'layers.3.embedding.weight']);
+      assert.deepEqual(q.stateDictKeys(), [
+        'layers.0.initted',
+        'layers.0.embedding.weight',
+        'layers.1.initted',
+        'layers.1.embedding.weight',
+        'layers.2.initted',
+        'layers.2.embedding.weight',
+        'layers.3.initted',
+        'layers.3.embedding.weight',
+      ]);
       const z = T.randn([4, 3, 8, 8]);
       const r = q.quantize(z); // k-means init of every depth on its residuals
       assert.deepEqual(r.indices.shape, [4, 8, 8, 4]);
@@ -317,7 +383,7 @@ describe('ResidualQuantizer', () => {
     });
   });
 
-  it('straight-through to the encoder and gradients to every depth\'s codebook', () => {
+  it("straight-through to the encoder and gradients to every depth's codebook", () => {
     T.tidy(() => {
       const q = new ResidualQuantizer({ codebookSize: 8, dim: 2, depth: 3 });
       for (const l of q.layers) l.setCodebook(T.randn([8, 2]));
@@ -384,7 +450,10 @@ describe('every quantizer', () => {
     const label = JSON.stringify(cfg);
     it(`lookup(quantize(z).indices) reproduces zq, works in tidy without leaks: ${label}`, () => {
       const q: Quantizer = createQuantizer(JSON.parse(JSON.stringify(cfg)) as QuantizerConfig);
-      assert.equal(q.constructor.name, { vq: 'VectorQuantizer', multichannel: 'MultichannelQuantizer', residual: 'ResidualQuantizer', simvq: 'SimVQ' }[cfg.type]);
+      assert.equal(
+        q.constructor.name,
+        { vq: 'VectorQuantizer', multichannel: 'MultichannelQuantizer', residual: 'ResidualQuantizer', simvq: 'SimVQ' }[cfg.type],
+      );
       // A first training step (k-means init, parameter gradients allocated), then count handles.
       T.tidy(() => {
         const z = T.randn([2, q.dim, 4, 4]);
@@ -425,12 +494,33 @@ describe('every quantizer', () => {
   }
 
   it('createQuantizer rejects an unknown type, misspelt options and out-of-range values', () => {
-    assert.throws(() => createQuantizer({ type: 'fsq' } as unknown as QuantizerConfig), /unknown type 'fsq'/);
-    assert.throws(() => createQuantizer(JSON.parse('{"type":"vq","codebookSize":8,"dim":2,"emaa":true}') as QuantizerConfig), /unknown option 'emaa'/);
-    assert.throws(() => createQuantizer(JSON.parse('{"type":"vq","codebookSize":8,"dim":2,"ema":{"decy":0.9}}') as QuantizerConfig), /unknown option 'ema.decy'/);
-    assert.throws(() => createQuantizer({ type: 'residual', codebookSize: 8, dim: 2, depth: 2, l2Normalize: true } as unknown as QuantizerConfig), /unknown option 'l2Normalize'/);
-    assert.throws(() => createQuantizer({ type: 'vq', codebookSize: 8, dim: 2, ema: { decay: 1.5 } }), /ema.decay/);
-    assert.throws(() => createQuantizer({ type: 'vq', codebookSize: 0, dim: 2 }), /codebookSize/);
+    assert.throws(
+      () => createQuantizer({ type: 'fsq' } as unknown as QuantizerConfig),
+      /^ConfigError: quantizer\.type: expected one of vq, multichannel, residual, simvq, got "fsq"$/,
+    );
+    assert.throws(
+      () => createQuantizer(JSON.parse('{"type":"vq","codebookSize":8,"dim":2,"emaa":true}') as QuantizerConfig),
+      /^ConfigError: quantizer \(type 'vq'\): unknown key 'emaa' \(did you mean 'ema'\? valid: codebookSize, /,
+    );
+    assert.throws(
+      () => createQuantizer(JSON.parse('{"type":"vq","codebookSize":8,"dim":2,"ema":{"decy":0.9}}') as QuantizerConfig),
+      /quantizer\.ema: unknown key 'decy' \(did you mean 'decay'\?/,
+    );
+    assert.throws(
+      () => createQuantizer({ type: 'residual', codebookSize: 8, dim: 2, depth: 2, l2Normalize: true } as unknown as QuantizerConfig),
+      /unknown key 'l2Normalize'/,
+    );
+    assert.throws(
+      () => createQuantizer({ type: 'vq', codebookSize: 8, dim: 2, ema: 3 } as unknown as QuantizerConfig),
+      /quantizer\.ema: expected true, false or an object, got 3/,
+    );
+    assert.throws(() => createQuantizer({ type: 'vq', codebookSize: 8, dim: 2, ema: { decay: 1.5 } }), /VectorQuantizer: ema\.decay: must be < 1, got 1\.5/);
+    assert.throws(() => createQuantizer({ type: 'vq', codebookSize: 0, dim: 2 }), /VectorQuantizer: codebookSize: expected a positive integer, got 0/);
+    assert.throws(() => createQuantizer({ type: 'vq', codebookSize: 8, dim: 2, beta: NaN }), /VectorQuantizer: beta: expected a finite number, got NaN/);
+    assert.throws(
+      () => createQuantizer({ type: 'residual', codebookSize: 8, dim: 2, depth: 1.5 }),
+      /ResidualQuantizer: depth: expected a positive integer, got 1\.5/,
+    );
   });
 });
 

@@ -13,7 +13,12 @@ describe('dtype round trips through tensor() and data()', () => {
     { dtype: 'float64', values: [0.1, 1e-300, -1e300, Math.PI, 5e-324], array: 'Float64Array' },
     // Half precision reads back as Float32Array; 0.1 is stored as the nearest half / bfloat16.
     { dtype: 'float16', values: [0.5, -1024, 65504, 6.103515625e-5, 0.1], want: [0.5, -1024, 65504, 6.103515625e-5, 0.0999755859375], array: 'Float32Array' },
-    { dtype: 'bfloat16', values: [1.5, -256, 0.15625, 3.3895313892515355e38, 0.1], want: [1.5, -256, 0.15625, 3.3895313892515355e38, 0.10009765625], array: 'Float32Array' },
+    {
+      dtype: 'bfloat16',
+      values: [1.5, -256, 0.15625, 3.3895313892515355e38, 0.1],
+      want: [1.5, -256, 0.15625, 3.3895313892515355e38, 0.10009765625],
+      array: 'Float32Array',
+    },
     { dtype: 'int64', values: [2 ** 53 - 1, -(2 ** 53), 0, -1], array: 'BigInt64Array' },
     { dtype: 'int32', values: [-2147483648, 2147483647, 0, -7], array: 'Int32Array' },
     { dtype: 'int16', values: [-32768, 32767, 3], array: 'Int16Array' },
@@ -77,7 +82,10 @@ describe('dtype round trips through tensor() and data()', () => {
 
   test('nested arrays and scalars', () => {
     T.tidy(() => {
-      const t = T.tensor([[1, 2, 3], [4, 5, 6]]);
+      const t = T.tensor([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]);
       assert.deepEqual(t.shape, [2, 3]);
       assert.equal(t.dtype, 'float32');
       const s = T.scalarTensor(2.5, 'float64');
@@ -264,7 +272,9 @@ describe('channels_last', () => {
       assert.ok(T.allclose(out, ref, 1e-5, 1e-5), `max diff ${out.sub(ref).abs().max().item()}`);
       // Gradients flow through the format conversion.
       const xg = x.detach().requiresGrad_();
-      T.conv2d(xg.to({ memoryFormat: 'channels_last' }), w, b, 1, 1).sum().backward();
+      T.conv2d(xg.to({ memoryFormat: 'channels_last' }), w, b, 1, 1)
+        .sum()
+        .backward();
       const xr = x.detach().requiresGrad_();
       T.conv2d(xr, w, b, 1, 1).sum().backward();
       assert.ok(T.allclose(xg.grad!, xr.grad!, 1e-5, 1e-5));

@@ -1,13 +1,17 @@
-// The shared training loop: exact resume, atomic checkpoints, logs without duplicates.
+// The shared training loop: exact resume, atomic checkpoints, logs without duplicates, divergence
+// stops without saving, SIGTERM saves like Ctrl-C; run-folder locks; structural config comparison.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as T from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
 import { Adam, EMA, warmupCosine } from '../src/optim/index.js';
-import { runTraining, readLog, type Trainable } from '../src/train/run.js';
+import { DivergedError, SIGNAL_EXIT, runTraining, readLog, type Trainable } from '../src/train/run.js';
+import { checkpointMismatch } from '../src/train/config.js';
+import { RUN_LOCK_FILE, RunLockedError, lockRun } from '../src/io/run-lock.js';
 import { saveCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 
 class Toy implements Trainable {
@@ -63,7 +67,11 @@ test('resume after an interruption gives the same weights as an uninterrupted ru
 
     assert.deepEqual(weights(b2), weights(a));
     const steps = readLog(join(dir, 'b', 'log.jsonl')).map((r) => r.step);
-    assert.deepEqual(steps, Array.from({ length: 12 }, (_, i) => i + 1), 'log has each step once');
+    assert.deepEqual(
+      steps,
+      Array.from({ length: 12 }, (_, i) => i + 1),
+      'log has each step once',
+    );
     assert.ok(existsSync(join(dir, 'a', 'loss.svg')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -95,8 +103,128 @@ test('checkpoint writes are atomic and a corrupt checkpoint is rejected without 
     assert.deepEqual(weights(t), before);
     const other = new nn.Linear(3, 3);
     writeFileSync(path, bytes);
-    assert.throws(() => loadCheckpoint(path, { modules: { net: other } }), /Unexpected key|Missing key|size mismatch/);
+    assert.throws(() => loadCheckpoint(path, { modules: { net: other } }), /unexpected key|missing key|size mismatch/i);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** Toy whose loss turns NaN from step `nanFrom` (0-based) on, as a too-large learning rate would. */
+class Diverging extends Toy {
+  written = 0;
+  constructor(readonly nanFrom: number) {
+    super();
+  }
+  writeModel(): void {
+    this.written++;
+  }
+  override trainStep(): Record<string, number> {
+    const m = super.trainStep();
+    if (this.cursor > this.nanFrom) {
+      T.noGrad(() => this.net.parameters()[0]!.fill_(NaN));
+      return { loss: NaN };
+    }
+    return m;
+  }
+}
+
+test('a non-finite loss stops training with an error; the last good checkpoint stays and no NaN model is written', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-train-'));
+  try {
+    const t = new Diverging(3);
+    await assert.rejects(
+      runTraining(t, { outDir: dir, steps: 10, log: quiet, checkpointEvery: 2, imageEvery: 100 }),
+      (e: Error) =>
+        e instanceof DivergedError &&
+        /training diverged: the loss is NaN at step 4; .*the checkpoint of step 2 is kept.*--lr/.test(e.message) &&
+        !e.message.includes('\n'),
+    );
+    assert.equal(t.written, 1, 'the model was written at the good checkpoint only');
+    // The checkpoint on disk is step 2's, loadable and finite.
+    const fresh = new Toy();
+    assert.equal(loadCheckpoint(join(dir, 'checkpoint.safetensors'), fresh.checkpointParts()).step, 2);
+    assert.ok(weights(fresh).every(Number.isFinite));
+    assert.deepEqual(
+      readLog(join(dir, 'log.jsonl')).map((r) => r.step),
+      [1, 2, 3],
+      'the diverged step is not logged',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('non-finite weights are never saved, even when the loss of that step was finite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-train-'));
+  try {
+    const t = new Toy();
+    const step = t.trainStep.bind(t);
+    // The update of step 2 overflows the weights; its loss (computed before the update) is finite.
+    t.trainStep = () => {
+      const m = step();
+      if (t.cursor === 2) T.noGrad(() => t.net.parameters()[0]!.fill_(Infinity));
+      return m;
+    };
+    await assert.rejects(
+      runTraining(t, { outDir: dir, steps: 10, log: quiet, checkpointEvery: 2, imageEvery: 100 }),
+      /training diverged: net\.0\.weight is not finite after step 2; nothing of it was saved/,
+    );
+    assert.ok(!existsSync(join(dir, 'checkpoint.safetensors')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM saves a checkpoint after the current step, like Ctrl-C, and reports which signal stopped the run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-train-'));
+  try {
+    const t = new Toy();
+    const step = t.trainStep.bind(t);
+    t.trainStep = () => {
+      if (t.cursor === 2) process.kill(process.pid, 'SIGTERM');
+      return step();
+    };
+    let signal: string | undefined;
+    const stopped = await runTraining(t, { outDir: dir, steps: 100, log: quiet, checkpointEvery: 50, imageEvery: 100, onSignal: (s) => (signal = s) });
+    assert.equal(signal, 'SIGTERM');
+    assert.equal(SIGNAL_EXIT.SIGTERM, 143);
+    assert.ok(stopped >= 3 && stopped < 100, `stopped at ${stopped}`);
+    assert.equal(loadCheckpoint(join(dir, 'checkpoint.safetensors'), new Toy().checkpointParts()).step, stopped);
+    assert.equal(process.listenerCount('SIGTERM'), 0, 'the handler is removed after the run');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a run folder is locked by one live process; a stale lock from a dead process is taken over', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-lock-'));
+  try {
+    const lock = lockRun(dir, 'training');
+    assert.throws(
+      () => lockRun(dir, 'training'),
+      (e: Error) =>
+        e instanceof RunLockedError &&
+        e.holderPid === process.pid &&
+        new RegExp(`^${dir} is in use by another process \\(pid ${process.pid}, training since `).test(e.message),
+    );
+    lock.release();
+    assert.ok(!existsSync(join(dir, RUN_LOCK_FILE)));
+    // A lock left by a process that no longer exists (a child that has exited).
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(dir, RUN_LOCK_FILE), JSON.stringify({ pid: dead, host: hostname(), started: 'then', what: 'training' }));
+    const taken = lockRun(dir, 'eval');
+    assert.equal(JSON.parse(readFileSync(join(dir, RUN_LOCK_FILE), 'utf8')).pid, process.pid);
+    taken.release();
+    assert.deepEqual(readdirSync(dir), [], 'no lock or temp files left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('configs compare structurally: key order is irrelevant, only --steps may grow', () => {
+  const saved = { arch: 'vqvae', model: { ch: 8, quantizer: { type: 'vq', codebookSize: 8 } }, steps: 4, lr: 1e-3 };
+  assert.equal(checkpointMismatch(saved, { lr: 1e-3, steps: 4, model: { quantizer: { codebookSize: 8, type: 'vq' }, ch: 8 }, arch: 'vqvae' }), undefined);
+  assert.equal(checkpointMismatch(saved, { ...saved, steps: 9 }), undefined);
+  assert.equal(checkpointMismatch(saved, { ...saved, steps: 3 }), 'steps');
+  assert.equal(checkpointMismatch(saved, { ...saved, model: { ch: 8, quantizer: { type: 'vq', codebookSize: 16 } } }), 'model.quantizer.codebookSize');
 });

@@ -21,8 +21,10 @@ export interface NumberOption extends OptionBase {
   default?: number;
   required?: boolean;
   integer?: boolean;
+  /** Inclusive bounds; exclusiveMin makes min exclusive (--temperature > 0). Shown in --help. */
   min?: number;
   max?: number;
+  exclusiveMin?: boolean;
 }
 export interface StringOption extends OptionBase {
   type: 'string';
@@ -76,18 +78,20 @@ export interface ParseResult<S extends OptionsSpec> {
 
 export const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
-function levenshtein(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+/** Edit distance counting a swap of two adjacent letters as one edit (--modle → --model). */
+function editDistance(a: string, b: string): number {
+  // Optimal string alignment distance (restricted Damerau–Levenshtein), three rolling rows.
+  let prev2: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
+    const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j]!, prev2[j - 2]! + 1);
     }
+    [prev2, prev] = [prev, cur];
   }
-  return d[b.length]!;
+  return prev[b.length]!;
 }
 
 /** The closest candidate to a mistyped word, if any is plausibly what was meant. */
@@ -95,7 +99,7 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    const d = c.startsWith(word) && word.length >= 2 ? 0.5 : levenshtein(word, c);
+    const d = c.startsWith(word) && word.length >= 2 ? 0.5 : editDistance(word, c);
     if (d < bestD) [best, bestD] = [c, d];
   }
   return bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
@@ -103,6 +107,15 @@ export function suggest(word: string, candidates: readonly string[]): string | u
 const didYouMean = (s: string | undefined): string => (s ? ` (did you mean ${s}?)` : '');
 
 const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
+/** A token that starts like a negative number (-1, -.5, -5,-5,10,10) is a value, never a flag. */
+const NEGATIVE_RE = /^-\.?\d/;
+
+/**
+ * Largest value an integer option takes unless its spec gives a smaller max: beyond 2^53 - 1 doubles
+ * skip integers (`--seed 9007199254740993` would silently become ...992). Options whose value sizes an
+ * allocation (image sides, counts, padding) declare their own max.
+ */
+export const MAX_INTEGER = Number.MAX_SAFE_INTEGER;
 
 function convert(flag: string, o: OptionSpec, raw: string): string | number | boolean {
   switch (o.type) {
@@ -115,18 +128,22 @@ function convert(flag: string, o: OptionSpec, raw: string): string | number | bo
       throw new UsageError(`invalid value '${raw}' for ${flag} (expected true or false)`);
     }
     case 'number': {
-      if (!NUMBER_RE.test(raw.trim())) throw new UsageError(`invalid value '${raw}' for ${flag} (expected a number)`);
-      const n = Number(raw);
+      if (!NUMBER_RE.test(raw.trim())) throw new UsageError(`invalid value '${raw}' for ${flag} (expected ${o.integer ? 'an integer' : 'a number'})`);
+      // `+ 0` turns -0 into 0. Number('1e400') is Infinity: the regex alone lets it through.
+      const n = Number(raw) + 0;
+      if (!Number.isFinite(n)) throw new UsageError(`invalid value '${raw}' for ${flag} (out of range: not a finite number)`);
       if (o.integer && !Number.isInteger(n)) throw new UsageError(`invalid value '${raw}' for ${flag} (expected an integer)`);
-      if (o.min !== undefined && n < o.min) throw new UsageError(`${flag} must be >= ${o.min} (got ${raw})`);
-      if (o.max !== undefined && n > o.max) throw new UsageError(`${flag} must be <= ${o.max} (got ${raw})`);
+      if (o.min !== undefined && (o.exclusiveMin ? n <= o.min : n < o.min)) {
+        throw new UsageError(`${flag} must be ${o.exclusiveMin ? '>' : '>='} ${o.min} (got ${raw})`);
+      }
+      const max = o.max ?? (o.integer ? MAX_INTEGER : undefined);
+      if (max !== undefined && n > max) throw new UsageError(`${flag} must be <= ${max} (got ${raw})`);
+      if (o.integer && !Number.isSafeInteger(n)) throw new UsageError(`${flag} must be >= ${-MAX_INTEGER} (got ${raw})`);
       return n;
     }
     case 'enum': {
       if (o.values.includes(raw)) return raw;
-      throw new UsageError(
-        `invalid value '${raw}' for ${flag}${didYouMean(suggest(raw, o.values))}; expected one of: ${o.values.join(', ')}`,
-      );
+      throw new UsageError(`invalid value '${raw}' for ${flag}${didYouMean(suggest(raw, o.values))}; expected one of: ${o.values.join(', ')}`);
     }
   }
 }
@@ -136,11 +153,7 @@ function convert(flag: string, o: OptionSpec, raw: string): string | number | bo
  * --flag=value, -f value, --no-flag (booleans), `--` (everything after is positional).
  * Throws UsageError on unknown flags, bad values, missing required options or wrong positional counts.
  */
-export function parseOptions<const S extends OptionsSpec>(
-  spec: S,
-  argv: readonly string[],
-  positionalSpec: readonly PositionalSpec[] = [],
-): ParseResult<S> {
+export function parseOptions<const S extends OptionsSpec>(spec: S, argv: readonly string[], positionalSpec: readonly PositionalSpec[] = []): ParseResult<S> {
   const byFlag = new Map<string, [string, OptionSpec]>();
   const byShort = new Map<string, [string, OptionSpec]>();
   for (const [key, o] of Object.entries(spec)) {
@@ -153,8 +166,9 @@ export function parseOptions<const S extends OptionsSpec>(
 
   const takeValue = (flag: string, o: OptionSpec, i: number): string => {
     const next = argv[i];
-    // A value may start with '-' only if it is a number for a number option (--lr -1e-3).
-    if (next === undefined || next === '--' || (next.startsWith('-') && next !== '-' && !(o.type === 'number' && NUMBER_RE.test(next)))) {
+    // A value may start with '-' only if it starts like a negative number (--lr -1e-3, --class -1,
+    // --box -5,-5,10,10): flags never do, so the value then gets its own, precise error.
+    if (next === undefined || next === '--' || (next.startsWith('-') && next !== '-' && !NEGATIVE_RE.test(next))) {
       const hint = o.type === 'enum' ? ` (one of: ${o.values.join(', ')})` : '';
       throw new UsageError(`option ${flag} needs a value${hint}`);
     }
@@ -192,7 +206,7 @@ export function parseOptions<const S extends OptionsSpec>(
       else values[key] = convert(flag, o, inline ?? takeValue(flag, o, ++i));
       continue;
     }
-    if (tok.startsWith('-') && tok !== '-' && !NUMBER_RE.test(tok)) {
+    if (tok.startsWith('-') && tok !== '-' && !NEGATIVE_RE.test(tok)) {
       const entry = tok.length === 2 ? byShort.get(tok[1]!) : undefined;
       if (!entry) {
         const long = tok.length > 2 && byFlag.has(tok.slice(1)) ? '-' + tok : undefined;
@@ -269,9 +283,14 @@ export function formatHelp(
   const rows: [string, string][] = Object.entries(spec).map(([key, o]) => {
     const flag = (o.short ? `-${o.short}, ` : '    ') + `--${flagName(key)}` + metavar(o);
     let def = '';
+    if (o.type === 'number') {
+      // Bounds the help would not otherwise reveal (min is usually implied by the text).
+      const b = [o.exclusiveMin ? `> ${o.min}` : '', o.max !== undefined ? `at most ${o.max}` : ''].filter(Boolean);
+      if (b.length) def += ` (${b.join(', ')})`;
+    }
     if (o.type === 'boolean') def = o.default ? ` (default: on; --no-${flagName(key)} to turn off)` : '';
-    else if (o.default !== undefined) def = ` (default: ${o.default})`;
-    else if (o.required) def = ' (required)';
+    else if (o.default !== undefined) def += ` (default: ${o.default})`;
+    else if (o.required) def += ' (required)';
     return [flag, o.help + def];
   });
   rows.push(['-h, --help', 'show this help']);

@@ -1,11 +1,14 @@
 // Subcommand dispatch: `tessera [--help|--version] <command words…> [options] [args]`.
 // Exit codes: 0 success, 1 the command failed, 2 usage error (unknown command/option, bad value).
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { UsageError, columns, formatHelp, parseOptions, suggest } from './args.js';
+import { packageJson } from '../io/package-root.js';
+import { MAX_INTEGER, UsageError, columns, formatHelp, parseOptions, suggest } from './args.js';
 import type { Command, CommandContext } from './command.js';
 import { commands as registry } from './commands/index.js';
+import { terminalSafe, terminalSafeLines } from './sanitize.js';
+
+// Commands have unrelated option specs; the registry holds them side by side.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyCommand = Command<any>;
 
 export interface CliIO {
   stdout(text: string): void;
@@ -16,20 +19,12 @@ const processIO: CliIO = {
   stderr: (t) => void process.stderr.write(t),
 };
 
-/** package.json of the Tessera package (found upwards from this file: works from src/ and dist/src/). */
+/** package.json of the Tessera package (the one package-root lookup, src/io/package-root.ts). */
 export function packageInfo(): { name: string; version: string; description: string } {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++, d = dirname(d)) {
-    const p = join(d, 'package.json');
-    if (existsSync(p)) {
-      const j = JSON.parse(readFileSync(p, 'utf8'));
-      if (j.name === 'tessera') return { name: j.name, version: j.version, description: j.description ?? '' };
-    }
-  }
-  throw new Error('tessera: package.json not found above ' + fileURLToPath(import.meta.url));
+  return packageJson();
 }
 
-function topHelp(cmds: readonly Command<any>[], version: string, description: string): string {
+function topHelp(cmds: readonly AnyCommand[], version: string, description: string): string {
   return [
     `tessera ${version} — ${description}`,
     '',
@@ -45,15 +40,16 @@ function topHelp(cmds: readonly Command<any>[], version: string, description: st
     ]),
     '',
     'Exit codes: 0 success, 1 failure, 2 usage error.',
+    `Numbers must be finite; whole-number options take at most ${MAX_INTEGER} (2^53 - 1) unless their help gives a smaller maximum.`,
     '',
   ].join('\n');
 }
 
 /** Runs the CLI on argv (without `node main.js`) and returns the exit code. */
-export async function runCli(argv: readonly string[], cmds: readonly Command<any>[] = registry, io: CliIO = processIO): Promise<number> {
+export async function runCli(argv: readonly string[], cmds: readonly AnyCommand[] = registry, io: CliIO = processIO): Promise<number> {
   const pkg = packageInfo();
   const usage = (where: string, msg: string, hint: string): number => {
-    io.stderr(`${where}: ${msg}; see '${hint} --help'\n`);
+    io.stderr(`${terminalSafe(where)}: ${terminalSafe(msg)}; see '${terminalSafe(hint)} --help'\n`);
     return 2;
   };
 
@@ -80,7 +76,7 @@ export async function runCli(argv: readonly string[], cmds: readonly Command<any
   // Longest command name matching the leading words.
   const words: string[] = [];
   for (let j = i; j < argv.length && !argv[j]!.startsWith('-'); j++) words.push(argv[j]!);
-  let cmd: Command<any> | undefined;
+  let cmd: AnyCommand | undefined;
   let n = 0;
   for (const c of cmds) {
     const cw = c.name.split(' ');
@@ -112,8 +108,9 @@ export async function runCli(argv: readonly string[], cmds: readonly Command<any
 
   const where = `tessera ${cmd.name}`;
   const ctx: CommandContext = {
-    out: (l) => io.stdout(l + '\n'),
-    err: (l) => io.stderr(l + '\n'),
+    // Lines may carry text from files (class names, metadata): no control sequence reaches the terminal.
+    out: (l) => io.stdout(terminalSafeLines(l) + '\n'),
+    err: (l) => io.stderr(terminalSafeLines(l) + '\n'),
     version: pkg.version,
   };
   try {
@@ -132,8 +129,60 @@ export async function runCli(argv: readonly string[], cmds: readonly Command<any
   } catch (e) {
     if (e instanceof UsageError) return usage(where, e.message, where);
     const err = e as Error;
-    io.stderr(`${where}: error: ${err?.message ?? String(e)}\n`);
+    io.stderr(`${where}: error: ${terminalSafe(userMessage(err?.message ?? String(e)))}\n`);
     if (process.env.TESSERA_DEBUG && err?.stack) io.stderr(err.stack + '\n');
     return 1;
   }
+}
+
+// ------------------------------------------------------------------ last-resort wording
+// Library code words its own errors; these catch what still arrives raw from Node or libtorch.
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a parent path is a file, not a folder',
+  EEXIST: 'already exists',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on device',
+  EROFS: 'read-only file system',
+  ENAMETOOLONG: 'file name too long',
+  ENOTEMPTY: 'directory not empty',
+};
+const ERRNO_VERB: Record<string, string> = {
+  open: 'open',
+  read: 'read',
+  write: 'write',
+  rename: 'write', // the last step of an atomic write: name the destination, never the temp file
+  copyfile: 'write',
+  mkdir: 'create folder',
+  rmdir: 'remove folder',
+  unlink: 'remove',
+  scandir: 'list folder',
+  stat: 'access',
+  lstat: 'access',
+};
+const gb = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.ceil(bytes / 1e6)} MB`);
+
+/** The message an error is shown with: raw errno and allocator texts reworded, temp file names hidden. */
+export function userMessage(message: string): string {
+  let m = message.replace(
+    // Node: "EISDIR: illegal operation on a directory, rename '/x/a.png.tmp-42' -> '/x/a.png'"
+    /\b(E[A-Z]{2,}): ([^,\n]+), (\w+)(?: '([^']*)')?(?: -> '([^']*)')?/g,
+    (_all, code: string, desc: string, syscall: string, path?: string, dest?: string) => {
+      // mkdir -p reports a file in the way of a folder as EEXIST (the file itself) or ENOTDIR (below it).
+      const why = syscall === 'mkdir' && code === 'EEXIST' ? 'it is a file, not a folder' : (ERRNO_TEXT[code] ?? desc);
+      const target = (dest ?? path)?.replace(/\.tmp-\d+$/, '');
+      return target ? `cannot ${ERRNO_VERB[syscall] ?? syscall} ${target}: ${why}` : why;
+    },
+  );
+  // libtorch: "DefaultCPUAllocator: can't allocate memory: you tried to allocate 13400000000 bytes. Error code 12 (...)"
+  m = m.replace(
+    /\S*Allocator: can't allocate memory: you tried to allocate (\d+) bytes\.?(?: Error code \d+ \([^)]*\))?/,
+    (_a, n: string) => `out of memory: one step needed ${gb(Number(n))} at once`,
+  );
+  // V8: "Invalid typed array length: 400000000000", "Array buffer allocation failed"
+  m = m.replace(/^(?:RangeError: )?(Invalid typed array length: \d+|Array buffer allocation failed)$/, 'out of memory: a buffer this size cannot be allocated');
+  return m;
 }

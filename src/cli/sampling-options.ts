@@ -5,11 +5,11 @@ import type { GenerateOptions } from '../priors/index.js';
 
 /** Sampling flags every prior command takes. */
 export const samplingOptions = {
-  steps: { type: 'number', integer: true, min: 1, help: 'MaskGIT decoding steps (default: 8 for sample, 12 for inpaint/outpaint)' },
-  temperature: { type: 'number', min: 0, help: 'sampling temperature (default: 1)' },
+  steps: { type: 'number', integer: true, min: 1, help: "MaskGIT decoding steps (default: the model's recommended setting, else 8; 12 for inpaint/outpaint)" },
+  temperature: { type: 'number', min: 0, exclusiveMin: true, help: "sampling temperature, > 0 (default: the model's recommended setting, else 1)" },
   topK: { type: 'number', integer: true, min: 0, help: 'sample among the k most likely tokens (default: all)' },
-  topP: { type: 'number', min: 0, help: 'nucleus sampling: the smallest set reaching probability p (default: 1)' },
-  cfg: { type: 'number', min: 0, help: 'classifier-free guidance scale (1 = none; needs a model trained with class dropout)' },
+  topP: { type: 'number', min: 0, exclusiveMin: true, max: 1, help: 'nucleus sampling: the smallest set reaching probability p, in (0, 1] (default: 1)' },
+  cfg: { type: 'number', min: 0, help: "classifier-free guidance scale (1 = none; default: the model's recommended setting, else 1)" },
   schedule: { type: 'enum', values: ['cosine', 'linear', 'square', 'cubic', 'log', 'exp'], help: 'MaskGIT mask schedule (default: cosine)' },
   choiceTemperature: { type: 'number', min: 0, help: 'MaskGIT: Gumbel noise on the confidences, τ (default: 4.5)' },
   seed: { type: 'number', integer: true, min: 0, default: 0, help: 'random seed: the same seed gives the same images' },

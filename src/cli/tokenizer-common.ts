@@ -2,13 +2,13 @@
 // import): loading a model file, reading images sized for it, token JSON, one-line error messages.
 // Command modules import this lazily (await import) so `tessera --help` and `doctor` never load the
 // native engine or sharp.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import sharp from 'sharp';
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { StateDictError } from '../nn/index.js';
-import { writeFileAtomic } from '../io/index.js';
+import { ensureDir, readSafetensorsHeader, writeFileAtomic } from '../io/index.js';
 import { loadTokenizer, importTokenizer, saveTokenizer, type ImportKind } from '../tokenizers/index.js';
 import type { ConvTokenizer } from '../tokenizers/index.js';
 import { DatasetError, formatDatasetSpec, imageToTensor, parseDatasetSpec, readImage, type Dataset, type RawImage } from '../data/index.js';
@@ -21,21 +21,12 @@ export function firstLine(message: string): string {
   return (i < 0 ? message : message.slice(0, i)).trimEnd();
 }
 
-const firstOf = (xs: readonly string[]): string => (xs.length > 1 ? `${xs[0]}, …` : xs[0]!);
-
-/** One line for any error: StateDictError's key lists are condensed to counts and first examples. */
+/**
+ * One line for any error. A StateDictError's message (already one line, from its one formatter) is
+ * given without its "<model> from <file>: " prefix, which callers replace with their own context.
+ */
 export function describeError(e: unknown): string {
-  if (e instanceof StateDictError) {
-    const { missing, unexpected, mismatched } = e.result;
-    const parts: string[] = [];
-    if (missing.length) parts.push(`${missing.length} missing (${firstOf(missing)})`);
-    if (unexpected.length) parts.push(`${unexpected.length} unexpected (${firstOf(unexpected)})`);
-    if (mismatched.length) {
-      const m = mismatched[0]!;
-      parts.push(`${mismatched.length} shape mismatch${mismatched.length === 1 ? '' : 'es'} (${m.key}: file [${m.got.join(', ')}], model [${m.expected.join(', ')}]${mismatched.length > 1 ? ', …' : ''})`);
-    }
-    return `weights do not match the config: ${parts.join('; ')}`;
-  }
+  if (e instanceof StateDictError && e.message.startsWith(`${e.where}: `)) return e.message.slice(e.where.length + 2);
   return firstLine(String((e as Error)?.message ?? e));
 }
 
@@ -58,7 +49,7 @@ export function requireFile(path: string, what: string): void {
 }
 
 export function ensureParentDir(path: string): void {
-  mkdirSync(dirname(path), { recursive: true });
+  ensureDir(dirname(path));
 }
 
 /** Loads a tokenizer model file in eval mode, with one-line errors. */
@@ -161,7 +152,7 @@ export function splitOrExplain(ds: Dataset, valCount: number): { train: Dataset;
   try {
     return ds.split({ valCount });
   } catch (e) {
-    if (e instanceof DatasetError) throw new Error(`${e.message}; pass a smaller --val-count`);
+    if (e instanceof DatasetError) throw new Error(`${e.message}; pass a smaller --val-count`, { cause: e });
     throw e;
   }
 }
@@ -229,26 +220,12 @@ export function writeTextFile(path: string, text: string): void {
   writeFileAtomic(path, new TextEncoder().encode(text));
 }
 
-/** `__metadata__` of a safetensors file, read from its header only (no tensor data). */
+/**
+ * `__metadata__` of a safetensors file, read from its header only (no tensor data), with the same
+ * strict header checks as loading (duplicate keys, offsets). Errors are one line naming the file.
+ */
 export function readSafetensorsMetadata(path: string): Record<string, string> {
-  const fd = openSync(path, 'r');
-  try {
-    const len = Buffer.alloc(8);
-    if (readSync(fd, len, 0, 8, 0) !== 8) throw new Error(`${path}: not a safetensors file (too short)`);
-    const n = Number(len.readBigUInt64LE(0));
-    if (n > 100_000_000 || n > statSync(path).size - 8) throw new Error(`${path}: not a safetensors file (bad header length)`);
-    const buf = Buffer.alloc(n);
-    if (readSync(fd, buf, 0, n, 8) !== n) throw new Error(`${path}: truncated safetensors header`);
-    let header: { __metadata__?: Record<string, string> };
-    try {
-      header = JSON.parse(buf.toString('utf8')) as typeof header;
-    } catch {
-      throw new Error(`${path}: not a safetensors file (header is not JSON)`);
-    }
-    return header.__metadata__ ?? {};
-  } finally {
-    closeSync(fd);
-  }
+  return readSafetensorsHeader(path).metadata;
 }
 
 export function formatBytes(n: number): string {
@@ -278,11 +255,7 @@ export function fileExists(path: string): boolean {
 // ------------------------------------------------------------------ import
 
 /** `tessera import taming|movq`: imports a checkpoint, writes the model file, reports what was dropped. */
-export function runImport(
-  kind: ImportKind,
-  o: { checkpoint: string; config: string; out: string; ema?: boolean },
-  ctx: CommandContext,
-): void {
+export function runImport(kind: ImportKind, o: { checkpoint: string; config: string; out: string; ema?: boolean }, ctx: CommandContext): void {
   requireFile(o.checkpoint, 'checkpoint');
   requireFile(o.config, 'config');
   let result;
@@ -295,7 +268,10 @@ export function runImport(
   const loss = dropped.filter((k) => k.startsWith('loss.')).length;
   const ema = dropped.length - loss;
   if (loss) ctx.out(`dropped ${loss} loss.* entr${loss === 1 ? 'y' : 'ies'} (training loss: discriminator, LPIPS)`);
-  if (ema) ctx.out(`dropped ${ema} EMA shadow entr${ema === 1 ? 'y' : 'ies'} (ema_*)${o.ema ? ', after loading them as the weights' : '; --ema uses them instead of the live weights'}`);
+  if (ema)
+    ctx.out(
+      `dropped ${ema} EMA shadow entr${ema === 1 ? 'y' : 'ies'} (ema_*)${o.ema ? ', after loading them as the weights' : '; --ema uses them instead of the live weights'}`,
+    );
   if (!dropped.length) ctx.out('dropped nothing: every checkpoint entry is a model weight');
   ensureParentDir(o.out);
   // Same provenance note as importCheckpoint(), which does not report the dropped keys.

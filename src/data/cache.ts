@@ -51,7 +51,9 @@ export function defaultCacheDir(): string {
 
 /** The cache key: everything the decoded bytes depend on. */
 export function cacheKey(parts: { spec: string; fingerprint: string; side: number; channels: number }): string {
-  return createHash('sha256').update(JSON.stringify({ format: CACHE_FORMAT, ...parts })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ format: CACHE_FORMAT, ...parts }))
+    .digest('hex');
 }
 
 /** File name: a per-(spec, side, channels) prefix, so stale versions of the same dataset can be pruned. */

@@ -8,6 +8,7 @@ import { decodeSquare, resizeSquares, U8_TO_UNIT, type RawImage } from './images
 import { Rng, resolveSeed, type Seed } from './rng.js';
 import { openSource, type Source, type SourceItem } from './sources.js';
 import { DatasetError, parseDatasetSpec } from './spec.js';
+import { checkPositiveInt } from '../io/validate.js';
 
 export interface Transform {
   /** Output square side. */
@@ -255,10 +256,14 @@ export class Dataset {
 
 // ---------------------------------------------------------------- loading
 
+/** An optional positive integer option (the one check, src/io/validate.ts), as a DatasetError. */
 function positiveInt(v: unknown, what: string): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new DatasetError(`${what} must be a positive integer, got ${String(v)}`);
-  return v;
+  try {
+    return checkPositiveInt(v, what);
+  } catch (e) {
+    throw new DatasetError((e as Error).message);
+  }
 }
 
 /** Decodes every item into one [n, side, side, channels] buffer with a bounded number of sharp jobs in flight. */
@@ -383,5 +388,11 @@ export async function loadDataset(specString: string, opts: LoadOptions = {}): P
 
   const transform: Transform = { size: size ?? side, channels, randomCrop: opts.randomCrop ?? false, hflip: opts.hflip ?? false };
   const info: LoadInfo = { spec: source.spec, cache: status, cachePath: path, skipped: k, warning, ms: performance.now() - t0 };
-  return new Dataset(store, Int32Array.from({ length: store.n }, (_, i) => i), transform, seed, info);
+  return new Dataset(
+    store,
+    Int32Array.from({ length: store.n }, (_, i) => i),
+    transform,
+    seed,
+    info,
+  );
 }

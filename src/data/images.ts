@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import sharp from 'sharp';
 import { Tensor, adaptiveAvgPool2d, fromBytes, interpolate, tensor, tidy } from '../torch/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { LimitError, checkLimit, limit } from './limits.js';
 
 export interface RawImage {
   /** uint8 pixels, row-major HWC. */
@@ -66,13 +67,20 @@ async function toRaw(s: sharp.Sharp): Promise<RawImage> {
 
 /**
  * Reads a PNG/JPEG/WebP (anything sharp decodes) as uint8 HWC. `channels` forces 1 (grey), 3 (RGB) —
- * both composited on white — or 4 (RGBA); by default the file's own channel count is kept.
+ * both composited on white — or 4 (RGBA); by default the file's own channel count is kept. Images
+ * over `maxPixels` (default: the 'pixels' limit of limits.ts) are refused before decoding.
  */
-export async function readImage(path: string, opts: { channels?: 1 | 3 | 4 } = {}): Promise<RawImage> {
+export async function readImage(path: string, opts: { channels?: 1 | 3 | 4; maxPixels?: number } = {}): Promise<RawImage> {
   const s = pipeline(path);
+  // Size guard before decoding: the header alone says how large the pixels will be.
+  const meta = await s.metadata();
+  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+  if (opts.maxPixels !== undefined ? pixels > opts.maxPixels : pixels > limit('pixels')) {
+    if (opts.maxPixels !== undefined) throw new LimitError(`${meta.width}×${meta.height} image is over the limit of ${opts.maxPixels} pixels`);
+    checkLimit('pixels', pixels, `the ${meta.width}×${meta.height} image`);
+  }
   if (opts.channels) return toRaw(withChannels(s, opts.channels));
   // sharp converts to sRGB on output unless told otherwise: keep grey (± alpha) files grey.
-  const meta = await s.metadata();
   return toRaw((meta.channels ?? 3) <= 2 ? s.toColourspace('b-w') : s);
 }
 

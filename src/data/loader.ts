@@ -46,7 +46,8 @@ export class DataLoader implements Iterable<LoaderBatch> {
   #perm: { epoch: number; order: Int32Array } | undefined;
 
   constructor(dataset: Dataset, opts: DataLoaderOptions) {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new DatasetError(`DataLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+      throw new DatasetError(`DataLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
     this.dataset = dataset;
     this.batchSize = opts.batchSize;
     this.shuffle = opts.shuffle ?? true;
@@ -121,7 +122,9 @@ export class DataLoader implements Iterable<LoaderBatch> {
   setState(s: DataLoaderState): void {
     const mismatch = (['size', 'batchSize', 'shuffle', 'dropLast'] as const).filter((k) => s[k] !== this.state()[k]);
     if (mismatch.length > 0) {
-      throw new DatasetError(`DataLoader.setState: state was saved with different ${mismatch.map((k) => `${k} (${String(s[k])} vs ${String(this.state()[k])})`).join(', ')}`);
+      throw new DatasetError(
+        `DataLoader.setState: state was saved with different ${mismatch.map((k) => `${k} (${String(s[k])} vs ${String(this.state()[k])})`).join(', ')}`,
+      );
     }
     if (!Number.isInteger(s.epoch) || s.epoch < 0 || !Number.isInteger(s.step) || s.step < 0 || s.step >= this.stepsPerEpoch) {
       throw new DatasetError(`DataLoader.setState: bad position epoch ${s.epoch}, step ${s.step} (${this.stepsPerEpoch} steps per epoch)`);

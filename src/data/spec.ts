@@ -6,10 +6,7 @@ import { join, resolve } from 'node:path';
 export const EMOJI_VENDORS = ['google', 'twitter', 'apple', 'facebook'] as const;
 export type EmojiVendor = (typeof EMOJI_VENDORS)[number];
 
-export type DatasetSpec =
-  | { kind: 'mnist' }
-  | { kind: 'emoji'; vendors: EmojiVendor[] }
-  | { kind: 'folder'; path: string };
+export type DatasetSpec = { kind: 'mnist' } | { kind: 'emoji'; vendors: EmojiVendor[] } | { kind: 'folder'; path: string };
 
 /** Raised for bad specs, bad options and unusable (e.g. empty) datasets. Messages are one line. */
 export class DatasetError extends Error {
@@ -30,7 +27,10 @@ export function parseDatasetSpec(spec: string): DatasetSpec {
   const kind = colon < 0 ? s : s.slice(0, colon);
   const arg = colon < 0 ? '' : s.slice(colon + 1);
   if (kind === 'emoji') {
-    const names = arg.split(',').map((v) => v.trim()).filter((v) => v !== '');
+    const names = arg
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
     if (names.length === 0) throw new DatasetError(`dataset spec '${spec}': no emoji vendor given; ${VALID_FORMS}`);
     const vendors: EmojiVendor[] = [];
     for (const v of names) {

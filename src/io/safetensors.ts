@@ -5,7 +5,7 @@
 // Offsets are relative to the data buffer, which the tensors must cover exactly, in order, without gaps.
 // Like the reference writer we lay tensors out by descending dtype rank then name, so every tensor
 // starts aligned to its element size (the buffer itself starts 8-aligned thanks to the padding).
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { Tensor, fromBytes, type DType } from '../torch/index.js';
 import { FormatError, q, withLabel } from './errors.js';
 import { parseStrictJson, type JsonObject, type JsonValue } from './strict-json.js';
@@ -131,10 +131,7 @@ const isObj = (v: JsonValue | undefined): v is JsonObject => v instanceof Map;
  * Parses and fully validates a safetensors file. Tensors are copied out of `bytes` (CPU, contiguous)
  * and returned in header order. `opts.name` (e.g. the file path) prefixes error messages.
  */
-export function parseSafetensors(
-  bytes: Uint8Array,
-  opts: { name?: string } = {},
-): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+export function parseSafetensors(bytes: Uint8Array, opts: { name?: string } = {}): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const label = opts.name === undefined ? 'safetensors' : `safetensors: ${opts.name}`;
   return withLabel(label, () => {
     const { entries, metadata, dataStart } = readHeader(bytes);
@@ -156,16 +153,25 @@ export function parseSafetensors(
 }
 
 function readHeader(bytes: Uint8Array): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
-  if (bytes.length < 8) throw new FormatError(`file of ${bytes.length} bytes is too short for the 8-byte header length`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n64 = dv.getBigUint64(0, true);
+  const n = headerLength(bytes.subarray(0, 8), bytes.length);
+  return { ...parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n), dataStart: 8 + n };
+}
+
+/** The JSON header's length from the first 8 bytes, checked against the file size. */
+function headerLength(first8: Uint8Array, fileLength: number): number {
+  if (first8.length < 8) throw new FormatError(`file of ${fileLength} bytes is too short for the 8-byte header length`);
+  const n64 = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
   if (n64 > BigInt(SAFETENSORS_MAX_HEADER)) throw new FormatError(`header length ${n64} exceeds the ${SAFETENSORS_MAX_HEADER}-byte limit`);
   const n = Number(n64);
-  if (8 + n > bytes.length) throw new FormatError(`header length ${n} runs past the end of the ${bytes.length}-byte file`);
+  if (8 + n > fileLength) throw new FormatError(`header length ${n} runs past the end of the ${fileLength}-byte file`);
+  return n;
+}
 
+/** Parses and checks the JSON header against a data buffer of `dataLen` bytes. */
+function parseHeader(json: Uint8Array, dataLen: number): { entries: Entry[]; metadata: Record<string, string> } {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
   } catch {
     throw new FormatError('header is not valid UTF-8');
   }
@@ -188,7 +194,6 @@ function readHeader(bytes: Uint8Array): { entries: Entry[]; metadata: Record<str
   }
 
   // Coverage check exactly as the reference: sorted by offsets, each tensor starts where the previous ended.
-  const dataLen = bytes.length - 8 - n;
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
   for (const e of sorted) {
@@ -203,7 +208,7 @@ function readHeader(bytes: Uint8Array): { entries: Entry[]; metadata: Record<str
     pos = e.end;
   }
   if (pos !== dataLen) throw new FormatError(`tensors cover ${pos} bytes but the data buffer has ${dataLen} (trailing or missing data)`);
-  return { entries, metadata, dataStart: 8 + n };
+  return { entries, metadata };
 }
 
 function readEntry(name: string, v: JsonValue): Entry {
@@ -213,7 +218,9 @@ function readEntry(name: string, v: JsonValue): Entry {
   if (typeof code !== 'string') throw new FormatError(`${where}: missing or non-string dtype`);
   const info = BY_CODE.get(code);
   if (!info) {
-    throw new FormatError(UNSUPPORTED_CODES.has(code) ? `${where}: dtype ${code} is not supported by Tessera` : `${where}: unknown dtype ${JSON.stringify(code)}`);
+    throw new FormatError(
+      UNSUPPORTED_CODES.has(code) ? `${where}: dtype ${code} is not supported by Tessera` : `${where}: unknown dtype ${JSON.stringify(code)}`,
+    );
   }
   const shape = v.get('shape');
   if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
@@ -246,4 +253,44 @@ export function saveSafetensors(path: string, tensors: Record<string, Tensor>, m
 
 export function loadSafetensors(path: string): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   return parseSafetensors(readFileSync(path), { name: path });
+}
+
+/** What a safetensors header says about one tensor. */
+export interface SafetensorsTensorInfo {
+  dtype: DType;
+  shape: number[];
+}
+
+/**
+ * Reads and fully validates only the header of a safetensors file (no tensor data is read): the
+ * metadata and each tensor's dtype and shape, in header order. Same checks and messages as loading.
+ */
+export function readSafetensorsHeader(path: string): { metadata: Record<string, string>; tensors: Record<string, SafetensorsTensorInfo> } {
+  return withLabel(`safetensors: ${path}`, () => {
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const first8 = new Uint8Array(Math.min(8, size));
+      readFully(fd, first8, 0);
+      const n = headerLength(first8, size);
+      const json = new Uint8Array(n);
+      readFully(fd, json, 8);
+      const { entries, metadata } = parseHeader(json, size - 8 - n);
+      const tensors: Record<string, SafetensorsTensorInfo> = {};
+      for (const e of entries)
+        Object.defineProperty(tensors, e.name, { value: { dtype: e.info.dtype, shape: e.shape }, enumerable: true, writable: true, configurable: true });
+      return { metadata, tensors };
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
+
+function readFully(fd: number, buf: Uint8Array, position: number): void {
+  let off = 0;
+  while (off < buf.length) {
+    const n = readSync(fd, buf, off, buf.length - off, position + off);
+    if (n === 0) throw new FormatError(`file ends inside the header (at byte ${position + off})`);
+    off += n;
+  }
 }

@@ -15,6 +15,8 @@ import { ZipReader } from './zip.js';
 export interface TorchLoadOptions {
   /** Verify each zip entry's CRC-32 (default true; the legacy format has no checksums). */
   verifyCrc?: boolean;
+  /** Names the source in error messages when `source` is bytes (default '<bytes>'). */
+  name?: string;
 }
 
 /**
@@ -23,7 +25,7 @@ export interface TorchLoadOptions {
  * see pickle.ts for the full mapping. Nothing from the file is executed.
  */
 export function loadTorchCheckpoint(source: string | Uint8Array, opts: TorchLoadOptions = {}): unknown {
-  const name = typeof source === 'string' ? source : '<bytes>';
+  const name = typeof source === 'string' ? source : (opts.name ?? '<bytes>');
   return withLabel(`torch checkpoint ${name}`, () => {
     const bytes = typeof source === 'string' ? readFileSync(source) : source;
     return loadAny(bytes, opts);
@@ -65,10 +67,14 @@ function loadArchive(bytes: Uint8Array, opts: TorchLoadOptions): unknown {
 
   const source = {
     bigEndian,
-    bytes(ref: StorageRef): Uint8Array {
+    bytes(ref: StorageRef, expected: number): Uint8Array {
       const record = `${prefix}data/${ref.key}`;
       if (!zip.entries.has(record)) throw new FormatError(`storage ${q(ref.key)}: record ${q(record)} is missing`);
-      return zip.read(record);
+      // The pickle says how many bytes the storage holds: a record declaring another size is rejected
+      // before it is inflated.
+      const declared = zip.entries.get(record)!.size;
+      if (declared !== expected) throw new FormatError(`storage ${q(ref.key)} has ${declared} bytes, expected ${expected}`);
+      return zip.read(record, { expectedSize: expected });
     },
   };
 
@@ -134,7 +140,8 @@ export function stateDictFrom(obj: unknown, opts: { key?: string; prefix?: strin
 }
 
 function describeKeys(obj: unknown): string {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return ` (the checkpoint is a ${Array.isArray(obj) ? 'list' : obj === null ? 'None' : typeof obj})`;
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+    return ` (the checkpoint is a ${Array.isArray(obj) ? 'list' : obj === null ? 'None' : typeof obj})`;
   const keys = Object.keys(obj);
   return ` (top-level keys: ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', …' : ''})`;
 }

@@ -100,7 +100,8 @@ export function loadLegacy(bytes: Uint8Array): unknown {
       }
       const pv = views.get(vkey);
       if (!pv) views.set(vkey, { root: key, key: vkey, offset, numel: size });
-      else if (pv.root !== key || pv.offset !== offset || pv.numel !== size) throw new FormatError(`storage view ${q(vkey)} is declared twice with different extents`);
+      else if (pv.root !== key || pv.offset !== offset || pv.numel !== size)
+        throw new FormatError(`storage view ${q(vkey)} is declared twice with different extents`);
       view = { key: vkey, offset, numel: size };
     }
     if (kind === undefined) return placeholder((type as PyGlobal).fullName, [key, numel]); // its tensor stays inert
@@ -128,7 +129,8 @@ export function loadLegacy(bytes: Uint8Array): unknown {
     records.set(key, bytes.subarray(pos, pos + n));
     pos += n;
   }
-  for (const key of storages.keys()) if (!records.has(key)) throw new FormatError(`legacy format: storage ${q(key)} has no data (missing from the storage list)`);
+  for (const key of storages.keys())
+    if (!records.has(key)) throw new FormatError(`legacy format: storage ${q(key)} has no data (missing from the storage list)`);
   if (pos !== bytes.length) throw new FormatError(`legacy format: ${bytes.length - pos} unexpected bytes after the last storage`);
 
   // Pass 2: the object for real. Every declared storage has a record, checked above.

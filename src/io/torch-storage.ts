@@ -19,13 +19,35 @@ export const STORAGE_DTYPES: Record<string, DType> = {
   BoolStorage: 'bool',
 };
 export const ITEMSIZE: Record<DType, number> = {
-  float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
 };
 /** torch.<dtype> globals (they appear as arguments of _rebuild_tensor_v3). */
 const TORCH_DTYPES: Record<string, DType> = {
-  float32: 'float32', float: 'float32', float64: 'float64', double: 'float64', float16: 'float16', half: 'float16',
-  bfloat16: 'bfloat16', int64: 'int64', long: 'int64', int32: 'int32', int: 'int32', int16: 'int16', short: 'int16',
-  int8: 'int8', uint8: 'uint8', bool: 'bool',
+  float32: 'float32',
+  float: 'float32',
+  float64: 'float64',
+  double: 'float64',
+  float16: 'float16',
+  half: 'float16',
+  bfloat16: 'bfloat16',
+  int64: 'int64',
+  long: 'int64',
+  int32: 'int32',
+  int: 'int32',
+  int16: 'int16',
+  short: 'int16',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
 };
 
 /** The part of a storage a view-storage covers (legacy format only), in elements of the root storage. */
@@ -70,7 +92,8 @@ export function storageType(type: unknown, key: string): DType | 'untyped' | und
 
 /** Where the loader gets a storage's raw bytes (little-endian unless `bigEndian`). */
 export interface StorageSource {
-  bytes(ref: StorageRef): Uint8Array;
+  /** `expected` is the byte count the pickle declares (sources check it before reading, where they can). */
+  bytes(ref: StorageRef, expected: number): Uint8Array;
   bigEndian: boolean;
 }
 
@@ -108,9 +131,9 @@ function tensorRebuilder(source: StorageSource): TensorRebuilder {
       if (have.numel !== ref.numel) throw new FormatError(`storage ${q(ref.key)} is declared with ${have.numel} and ${ref.numel} elements`);
       return have.tensor;
     }
-    let data = source.bytes(ref);
     const itemsize = ITEMSIZE[dtype];
     const expect = ref.dtype === null ? ref.numel : ref.numel * itemsize; // untyped storages count bytes
+    let data = source.bytes(ref, expect);
     if (data.length !== expect) throw new FormatError(`storage ${q(ref.key)} has ${data.length} bytes, expected ${expect}`);
     if (data.length % itemsize) throw new FormatError(`storage ${q(ref.key)} of ${data.length} bytes is not a whole number of ${dtype}`);
     if (source.bigEndian && itemsize > 1) data = byteswap(data, itemsize);
@@ -143,7 +166,9 @@ function tensorRebuilder(source: StorageSource): TensorRebuilder {
     // Stride-0 views can claim more elements than any buffer could hold; refuse before libtorch sees them.
     if (numel > Number.MAX_SAFE_INTEGER) throw new FormatError(`tensor view ${dims(size)} has too many elements`);
     if (numel > 0 && extent > available) {
-      throw new FormatError(`tensor view ${dims(size)} stride ${dims(stride)} offset ${offset} needs ${extent} elements but storage ${q(name)} has ${available}`);
+      throw new FormatError(
+        `tensor view ${dims(size)} stride ${dims(stride)} offset ${offset} needs ${extent} elements but storage ${q(name)} has ${available}`,
+      );
     }
     if (numel === 0 && offset > available) throw new FormatError(`tensor offset ${offset} is past the end of storage ${q(name)} (${available} elements)`);
     const t = engine(`tensor on storage ${q(name)}`, () => base.asStrided(size, stride, offset + shift));

@@ -2,7 +2,7 @@
 // authoritative index) rather than scanning local headers, support STORED and DEFLATE entries and
 // zip64 sizes/offsets, and verify CRC-32 on extraction. Entries are extracted lazily.
 import * as zlib from 'node:zlib';
-import { FormatError, q } from './errors.js';
+import { FormatError, oneLine, q } from './errors.js';
 
 export interface ZipEntry {
   name: string;
@@ -18,6 +18,8 @@ const SIG_EOCD64_LOCATOR = 0x07064b50;
 const SIG_EOCD64 = 0x06064b50;
 const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
+/** Upper bound of DEFLATE's expansion ratio (258-byte matches coded in as little as 2 bits). */
+const MAX_DEFLATE_RATIO = 1032;
 
 // ---------------------------------------------------------------- CRC-32
 let crcTable: Uint32Array | undefined;
@@ -160,10 +162,28 @@ export class ZipReader {
     }
   }
 
-  /** The uncompressed bytes of an entry (a view into the archive for STORED entries). */
-  read(name: string): Uint8Array {
+  /**
+   * The uncompressed bytes of an entry (a view into the archive for STORED entries). Sizes are checked
+   * before anything is inflated: the declared size against `opts.expectedSize` (what the caller knows
+   * the entry must hold, e.g. a storage's numel × itemsize) and `opts.maxSize`, and against what the
+   * compressed bytes could possibly expand to; inflation is then capped at the declared size, so a
+   * forged or corrupt entry costs at most what it honestly claims.
+   */
+  read(name: string, opts: { expectedSize?: number; maxSize?: number } = {}): Uint8Array {
     const e = this.entries.get(name);
     if (!e) throw new FormatError(`zip: no entry ${q(name)}`);
+    if (opts.expectedSize !== undefined && e.size !== opts.expectedSize) {
+      throw new FormatError(`zip: entry ${q(name)} declares ${e.size} bytes, expected ${opts.expectedSize}`);
+    }
+    if (opts.maxSize !== undefined && e.size > opts.maxSize) {
+      throw new FormatError(`zip: entry ${q(name)} declares ${e.size} bytes, more than the ${opts.maxSize} allowed`);
+    }
+    // DEFLATE expands at most ~1032:1 (RFC 1951: a 258-byte match per ≥ 2 bits); a larger claim is forged.
+    if (e.method === 8 && e.size > e.compressedSize * MAX_DEFLATE_RATIO + 1024) {
+      throw new FormatError(
+        `zip: entry ${q(name)} declares ${e.size} bytes, more than its ${e.compressedSize} compressed bytes can hold (corrupt or forged size)`,
+      );
+    }
     const lh = e.localHeaderOffset;
     if (this.#u32(lh) !== SIG_LOCAL) throw new FormatError(`zip: bad local header signature for ${q(name)} at offset ${lh}`);
     // The local name/extra lengths can differ from the central ones (torch pads the local extra
@@ -183,7 +203,10 @@ export class ZipReader {
         // maxOutputLength caps memory at the declared size, so a corrupt or hostile entry cannot balloon.
         out = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
       } catch (err) {
-        throw new FormatError(`zip: cannot inflate ${q(name)}: ${(err as Error).message}`);
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+          throw new FormatError(`zip: ${q(name)} inflates to more than its declared ${e.size} bytes (corrupt file)`);
+        }
+        throw new FormatError(`zip: cannot inflate ${q(name)}: ${oneLine((err as Error).message)}`);
       }
       if (out.length !== e.size) throw new FormatError(`zip: ${q(name)} inflated to ${out.length} bytes, expected ${e.size}`);
     } else {

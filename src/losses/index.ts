@@ -35,6 +35,7 @@ export {
 export {
   VQGANLoss,
   resolveVQGANLossConfig,
+  VQGAN_LOSS_KEYS,
   type VQGANLossConfig,
   type ResolvedVQGANLossConfig,
   type GeneratorLossLog,

@@ -9,10 +9,10 @@
 // `scaling_layer.{shift,scale}`, `net.slice{1-5}.{i}.{weight,bias}` with i torchvision's index in
 // vgg16().features, `lin{k}.model.1.weight`. Weights are never bundled: load them from the user's
 // torchvision VGG16 state dict plus the lpips package's linear layers, or from one combined file.
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Module, type ModuleTarget, Sequential, Conv2d, ReLU, Dropout, type UnaryModule } from '../nn/index.js';
+import { Module, StateDictError, type ModuleTarget, Sequential, Conv2d, ReLU, Dropout, type UnaryModule } from '../nn/index.js';
 import * as io from '../io/index.js';
 
 /** Tessera model-file kind of a combined LPIPS weight file (see saveLpips). */
@@ -210,21 +210,9 @@ export interface LpipsFiles {
   combined?: string;
 }
 
-/** A weight file whose keys or shapes do not fit; the message lists every offending key. */
-export class LpipsWeightsError extends Error {
-  constructor(
-    message: string,
-    readonly missing: string[] = [],
-    readonly unexpected: string[] = [],
-  ) {
-    super(message);
-    this.name = 'LpipsWeightsError';
-  }
-}
-
-const MAX_LISTED = 40;
-const list = (keys: string[]): string => (keys.length > MAX_LISTED ? `${keys.slice(0, MAX_LISTED).join(', ')} … and ${keys.length - MAX_LISTED} more` : keys.join(', '));
-const fmtShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
+/** Weights that do not fit LPIPS: the one state-dict mismatch error (the old name, kept for callers). */
+export const LpipsWeightsError = StateDictError;
+export type LpipsWeightsError = StateDictError;
 
 /** The user-facing name of a module key: torchvision's for the VGG part. */
 function displayKey(key: string): string {
@@ -232,30 +220,11 @@ function displayKey(key: string): string {
   return m ? `features.${m[1]}.${m[2]}` : key;
 }
 
-/** First bytes → container format. Only the header is read; the loaders read the file themselves. */
-function sniff(path: string): 'torch' | 'safetensors' {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(4);
-    const n = readSync(fd, head, 0, 4, 0);
-    // torch.save: a zip archive ("PK\x03\x04"), or a legacy pickle stream (protocol opcode 0x80).
-    if (n >= 2 && head[0] === 0x50 && head[1] === 0x4b) return 'torch';
-    if (n >= 1 && head[0] === 0x80) return 'torch';
-    return 'safetensors';
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The flat tensor dict of one file (tensors join the caller's memory scope). */
+/** The flat tensor dict of one file, any container (tensors join the caller's memory scope). */
 function readWeights(path: string): Record<string, Tensor> {
-  // torch.save files in either format (zip, or the legacy one most published weights use).
-  if (sniff(path) === 'torch') return io.stateDictFrom(io.loadTorchCheckpoint(path));
-  const { tensors, metadata } = io.loadSafetensors(path);
+  const { tensors, metadata } = io.readWeightFile(path, { what: 'LPIPS weight file' });
   const kind = metadata[io.MODEL_KEYS.kind];
-  if (kind !== undefined && kind !== LPIPS_KIND) {
-    throw new LpipsWeightsError(`${path} is a Tessera '${kind}' model file, not LPIPS weights`);
-  }
+  if (kind !== undefined && kind !== LPIPS_KIND) throw new io.FormatError(`${path} is a Tessera '${kind}' model file, not LPIPS weights`);
   return tensors;
 }
 
@@ -298,13 +267,13 @@ function filesOf(files: LpipsFiles): string[] {
 /**
  * Loads the LPIPS weights into `net` (default: a new LPIPS), returned frozen and in eval mode.
  * Every file is read; their keys are merged and checked together, and any missing, unrecognised,
- * duplicated or wrongly-shaped key makes one LpipsWeightsError that lists them all (the network is
+ * duplicated, wrongly-shaped, wrongly-typed or non-finite tensor makes one StateDictError that lists them all (the network is
  * left unchanged then).
  * Throws (not null) when a file is absent — tryLoadLpips is the lenient entry point.
  */
 export function loadLpips(files: LpipsFiles, net: LPIPS = new LPIPS()): LPIPS {
   const paths = filesOf(files);
-  if (paths.length === 0) throw new LpipsWeightsError('loadLpips: no weight files given (vgg + lin, or combined)');
+  if (paths.length === 0) throw new Error('loadLpips: no weight files given (vgg + lin, or combined)');
   T.tidy(() => {
     const params = new Map(Object.entries(net.stateDict({ keepVars: true })));
     const known = new Set(params.keys());
@@ -321,24 +290,30 @@ export function loadLpips(files: LpipsFiles, net: LPIPS = new LPIPS()): LPIPS {
     }
     // The scaling constants are not in the torchvision / lpips files: keep the built-in ones.
     const missing = [...known].filter((k) => !merged.has(k) && !k.startsWith('scaling_layer.')).map(displayKey);
-    const wrongShape: string[] = [];
+    const mismatched: { key: string; expected: number[]; got: number[] }[] = [];
     for (const [k, [source, t]] of merged) {
       const want = params.get(k)!.shape;
-      if (want.length !== t.shape.length || want.some((d, i) => d !== t.shape[i])) wrongShape.push(`${source} is ${fmtShape(t.shape)}, expected ${fmtShape(want)}`);
+      if (want.length !== t.shape.length || want.some((d, i) => d !== t.shape[i])) mismatched.push({ key: source, expected: want, got: t.shape });
     }
-    if (missing.length || unexpected.length || duplicated.length || wrongShape.length) {
-      const lines = [`LPIPS weights from ${paths.join(', ')} do not match the LPIPS (VGG16, v0.1) layout:`];
-      if (missing.length) lines.push(`  missing keys: ${list(missing)}`);
-      if (unexpected.length) lines.push(`  unexpected keys: ${list(unexpected)}`);
-      if (duplicated.length) lines.push(`  keys given twice: ${list(duplicated)}`);
-      if (wrongShape.length) lines.push(`  wrong shapes: ${list(wrongShape)}`);
-      lines.push(
-        `  expected: a torchvision VGG16 state dict (features.N.weight/bias, N in ${VGG16_CONV_INDICES.join(', ')}) plus the lpips linear layers ` +
-          `(lin0.model.1.weight … lin4.model.1.weight), or one combined file with taming's keys (net.slice1.0.weight …).`,
-      );
-      throw new LpipsWeightsError(lines.join('\n'), missing, unexpected);
+    const where = `LPIPS weights from ${paths.join(', ')}`;
+    const options = {
+      against: 'the LPIPS (VGG16, v0.1) layout',
+      hint:
+        `a torchvision VGG16 state dict (features.N.weight/bias, N in ${VGG16_CONV_INDICES.join(', ')}) plus the lpips linear layers ` +
+        `(lin0.model.1.weight … lin4.model.1.weight), or one combined file with taming's keys (net.slice1.0.weight …)`,
+    };
+    const unexpectedAll = [...unexpected, ...duplicated.map((k) => `${k} (given twice)`)];
+    if (missing.length || unexpectedAll.length || mismatched.length)
+      throw new StateDictError({ missing, unexpected: unexpectedAll, mismatched }, where, options);
+    // The scaling constants are not in the files (optional); dtypes and finiteness are checked here.
+    try {
+      net.loadStateDict(new Map([...merged].map(([k, [, t]]) => [k, t])), { optional: (k) => k.startsWith('scaling_layer.'), name: where, ...options });
+    } catch (e) {
+      if (!(e instanceof StateDictError)) throw e;
+      const r = e.result;
+      const show = (k: string): string => merged.get(k)?.[0] ?? displayKey(k);
+      throw new StateDictError({ ...r, wrongDtype: r.wrongDtype?.map((x) => ({ ...x, key: show(x.key) })), nonFinite: r.nonFinite?.map(show) }, where, options);
     }
-    net.loadStateDict(new Map([...merged].map(([k, [, t]]) => [k, t])), { strict: false });
   });
   // LPIPS is only ever used as a fixed metric: return it frozen and in eval mode (no dropout).
   return net.requiresGrad_(false).eval();
@@ -386,7 +361,7 @@ export interface TryLoadLpipsOptions extends LpipsFiles {
 /**
  * The perceptual term if its weights are available, else null: when no file is given or a given
  * file does not exist, notices once "LPIPS weights not found (…); training without the perceptual
- * term" and returns null. Files that exist but are wrong still throw (LpipsWeightsError / FormatError):
+ * term" and returns null. Files that exist but are wrong still throw (StateDictError / FormatError):
  * a bad file should stop the run rather than silently change the objective.
  */
 export function tryLoadLpips(opts: TryLoadLpipsOptions = {}): PerceptualLoss | null {

@@ -15,6 +15,7 @@ import type { Tensor } from '../torch/index.js';
 import { NLayerDiscriminator } from './discriminator.js';
 import { adaptiveGanWeight, adoptWeight, discriminatorLossFn, generatorLossFn, type DiscLossKind, type GenLossKind } from './gan.js';
 import type { PerceptualLoss } from './lpips.js';
+import { ConfigError, checkBoolean, checkEnum, checkInt, checkNumber, checkPositiveInt, isObject, rejectUnknownKeys } from '../io/validate.js';
 
 export interface VQGANLossConfig {
   /** Pixel reconstruction term: 'l1' (taming) or 'l2' (MoVQ). Default 'l1'. */
@@ -56,27 +57,50 @@ export interface VQGANLossConfig {
 
 export type ResolvedVQGANLossConfig = Required<VQGANLossConfig>;
 
-export function resolveVQGANLossConfig(c: VQGANLossConfig = {}): ResolvedVQGANLossConfig {
-  const r: ResolvedVQGANLossConfig = {
-    recLoss: c.recLoss ?? 'l1',
-    perceptualWeight: c.perceptualWeight ?? 1.0,
-    codebookWeight: c.codebookWeight ?? 1.0,
-    discStart: c.discStart ?? 0,
-    discRampSteps: c.discRampSteps ?? 0,
-    discWeight: c.discWeight ?? 1.0,
-    discFactor: c.discFactor ?? 1.0,
-    discLoss: c.discLoss ?? 'hinge',
-    genLoss: c.genLoss ?? 'hinge',
-    discNumLayers: c.discNumLayers ?? 3,
-    discNdf: c.discNdf ?? 64,
-    discInChannels: c.discInChannels ?? 3,
-    adaptiveWeight: c.adaptiveWeight ?? true,
+/** Every key of VQGANLossConfig; any other key is rejected (a typo must not silently change the objective). */
+export const VQGAN_LOSS_KEYS = [
+  'recLoss',
+  'perceptualWeight',
+  'codebookWeight',
+  'discStart',
+  'discRampSteps',
+  'discWeight',
+  'discFactor',
+  'discLoss',
+  'genLoss',
+  'discNumLayers',
+  'discNdf',
+  'discInChannels',
+  'adaptiveWeight',
+] as const satisfies readonly (keyof VQGANLossConfig)[];
+
+/**
+ * Fills the defaults and validates every field: unknown keys, wrong types, out-of-range values and
+ * non-finite numbers are a ConfigError "<where>.<key>: …" (e.g. "gan: unknown key 'discStrat' (did
+ * you mean 'discStart'? …)"). `where` names the config in messages (default "VQGANLoss").
+ */
+export function resolveVQGANLossConfig(c: VQGANLossConfig = {}, where = 'VQGANLoss'): ResolvedVQGANLossConfig {
+  if (!isObject(c)) throw new ConfigError(`${where}: expected an object of loss settings, got ${JSON.stringify(c) ?? String(c)}`);
+  rejectUnknownKeys(c, VQGAN_LOSS_KEYS, where);
+  const at = (k: keyof VQGANLossConfig): string => `${where}.${k}`;
+  const opt = <T>(k: keyof VQGANLossConfig, dflt: T, check: (v: unknown, w: string) => T): T => (c[k] === undefined ? dflt : check(c[k], at(k)));
+  const weight = (v: unknown, w: string): number => checkNumber(v, w, { min: 0 });
+  const count = (v: unknown, w: string): number => checkInt(v, w, { min: 0 });
+  return {
+    recLoss: opt('recLoss', 'l1' as const, (v, w) => checkEnum(v, ['l1', 'l2'] as const, w)),
+    perceptualWeight: opt('perceptualWeight', 1.0, weight),
+    codebookWeight: opt('codebookWeight', 1.0, weight),
+    discStart: opt('discStart', 0, count),
+    discRampSteps: opt('discRampSteps', 0, count),
+    discWeight: opt('discWeight', 1.0, weight),
+    discFactor: opt('discFactor', 1.0, weight),
+    discLoss: opt('discLoss', 'hinge' as const, (v, w) => checkEnum(v, ['hinge', 'vanilla'] as const, w)),
+    genLoss: opt('genLoss', 'hinge' as const, (v, w) => checkEnum(v, ['hinge', 'non-saturating'] as const, w)),
+    discNumLayers: opt('discNumLayers', 3, (v, w) => checkPositiveInt(v, w)),
+    discNdf: opt('discNdf', 64, (v, w) => checkPositiveInt(v, w)),
+    discInChannels: opt('discInChannels', 3, (v, w) => checkPositiveInt(v, w)),
+    adaptiveWeight: opt('adaptiveWeight', true, checkBoolean),
   };
-  if (r.recLoss !== 'l1' && r.recLoss !== 'l2') throw new Error(`VQGANLoss: recLoss must be 'l1' or 'l2', got '${r.recLoss as string}'`);
-  for (const k of ['perceptualWeight', 'codebookWeight', 'discWeight', 'discFactor'] as const) {
-    if (!(Number.isFinite(r[k]) && r[k] >= 0)) throw new RangeError(`VQGANLoss: ${k} must be a finite number >= 0, got ${r[k]}`);
-  }
-  return r;
 }
 
 /** Values of one generator step, as numbers (taming's log keys without the split prefix). */
@@ -169,7 +193,7 @@ export class VQGANLoss {
       g = this.#gLoss(this.discriminator.forward(recon));
       if (!c.adaptiveWeight) dWeight = c.discWeight;
       else if (T.isGradEnabled() && nll.requiresGrad && g.requiresGrad) {
-        if (!lastLayer) throw new Error('VQGANLoss.generatorLoss: lastLayer (the decoder\'s conv_out.weight) is needed for the adaptive GAN weight');
+        if (!lastLayer) throw new Error("VQGANLoss.generatorLoss: lastLayer (the decoder's conv_out.weight) is needed for the adaptive GAN weight");
         dWeight = adaptiveGanWeight(nll, g, lastLayer, c.discWeight);
       }
       // Without gradients (validation) taming's weight falls back to 0, and so does this one.

@@ -7,12 +7,14 @@
 // stride-2 conv followed by `depth` stride-1 convs (each conv → GroupNorm → SiLU), global average
 // pooling, a `featureDim`-d penultimate layer (SiLU; the features) and a linear layer to the classes.
 // GroupNorm (not BatchNorm) keeps every image's output independent of its batch and of train/eval mode.
-import { existsSync, statSync } from 'node:fs';
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Conv2d, GroupNorm, Linear, Module, Sequential, StateDictError } from '../nn/index.js';
-import { FormatError, loadModelFile, saveModelFile } from '../io/index.js';
+import { Conv2d, GroupNorm, Linear, Module, Sequential } from '../nn/index.js';
+import { buildFromModelFile, saveModelFile } from '../io/index.js';
+import { oneLine } from '../io/errors.js';
+import { ConfigError, checkInt, checkPositiveInt, isObject, rejectUnknownKeys } from '../io/validate.js';
 import type { FeatureExtractor } from './features.js';
+import { ClassNameError, resolveClass } from '../data/classes.js';
 
 export const CLASSIFIER_KIND = 'classifier';
 
@@ -42,7 +44,10 @@ export function classifierName(dataset: string): string {
   if (dataset === 'mnist') return 'tessera-mnist';
   if (dataset.startsWith('emoji:')) return 'tessera-emoji';
   const base = dataset.startsWith('folder:') ? dataset.slice('folder:'.length).replace(/\/+$/, '').split('/').pop() || 'folder' : dataset;
-  const slug = base.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  const slug = base
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
   return `tessera-${slug || 'folder'}`;
 }
 
@@ -77,24 +82,40 @@ export function defaultClassifierConfig(o: {
   };
 }
 
+const CLASSIFIER_CONFIG_KEYS = [
+  'dataset',
+  'name',
+  'inChannels',
+  'size',
+  'classNames',
+  'widths',
+  'depth',
+  'featureDim',
+  'groups',
+] as const satisfies readonly (keyof ClassifierConfig)[];
+
 function validateConfig(c: ClassifierConfig): void {
+  const W = 'classifier config';
   const bad = (msg: string): never => {
-    throw new Error(`classifier config: ${msg}`);
+    throw new ConfigError(`${W}: ${msg}`);
   };
-  if (c === null || typeof c !== 'object') bad('expected an object');
-  const posInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
+  if (!isObject(c)) bad('expected an object');
+  rejectUnknownKeys(c, CLASSIFIER_CONFIG_KEYS, W);
   if (typeof c.dataset !== 'string' || c.dataset === '') bad('dataset must be a non-empty string');
-  if (typeof c.name !== 'string' || c.name === '' || c.name === 'inception') bad(`name must be a non-empty string other than 'inception', got ${JSON.stringify(c.name)}`);
+  if (typeof c.name !== 'string' || c.name === '' || c.name === 'inception')
+    bad(`name must be a non-empty string other than 'inception', got ${JSON.stringify(c.name)}`);
   if (c.inChannels !== 1 && c.inChannels !== 3) bad(`inChannels must be 1 or 3, got ${JSON.stringify(c.inChannels)}`);
-  if (!posInt(c.size)) bad(`size must be a positive integer, got ${JSON.stringify(c.size)}`);
+  checkPositiveInt(c.size, `${W}: size`);
   if (!Array.isArray(c.classNames) || c.classNames.length < 2 || !c.classNames.every((n) => typeof n === 'string')) {
     bad('classNames must list at least two class names');
   }
   if (new Set(c.classNames).size !== c.classNames.length) bad('classNames has duplicates');
-  if (!Array.isArray(c.widths) || c.widths.length < 1 || !c.widths.every(posInt)) bad(`widths must be a non-empty list of positive integers, got ${JSON.stringify(c.widths)}`);
-  if (!Number.isInteger(c.depth) || c.depth < 0) bad(`depth must be an integer ≥ 0, got ${JSON.stringify(c.depth)}`);
-  if (!posInt(c.featureDim)) bad(`featureDim must be a positive integer, got ${JSON.stringify(c.featureDim)}`);
-  if (!posInt(c.groups) || !c.widths.every((w) => w % c.groups === 0)) bad(`groups (${JSON.stringify(c.groups)}) must divide every width (${c.widths.join(', ')})`);
+  if (!Array.isArray(c.widths) || c.widths.length < 1) bad(`widths must be a non-empty list of positive integers, got ${JSON.stringify(c.widths)}`);
+  c.widths.forEach((w, i) => checkPositiveInt(w, `${W}: widths[${i}]`));
+  checkInt(c.depth, `${W}: depth`, { min: 0 });
+  checkPositiveInt(c.featureDim, `${W}: featureDim`);
+  checkPositiveInt(c.groups, `${W}: groups`);
+  if (!c.widths.every((w) => w % c.groups === 0)) bad(`groups (${JSON.stringify(c.groups)}) must divide every width (${c.widths.join(', ')})`);
 }
 
 /** conv 3×3 → GroupNorm → SiLU. */
@@ -208,39 +229,20 @@ export class Classifier extends Module implements FeatureExtractor {
     });
   }
 
-  /** Class id of a class name (exact, then case-insensitive) or of a numeric id; unknown ones list the valid names. */
+  /** Class id of a class name or id (src/data/classes.ts: the resolver priors and the CLI use too). */
   classIndex(cls: string | number): number {
-    const names = this.config.classNames;
-    const K = names.length;
-    if (typeof cls === 'number') {
-      if (Number.isInteger(cls) && cls >= 0 && cls < K) return cls;
-      throw new Error(`${this.name}: class id ${cls} is out of range [0, ${K}); classes: ${listNames(names)}`);
+    try {
+      return resolveClass(this.config.classNames, cls);
+    } catch (e) {
+      if (e instanceof ClassNameError) throw new ClassNameError(`${this.name}: ${e.message}`);
+      throw e;
     }
-    const exact = names.indexOf(cls);
-    if (exact >= 0) return exact;
-    const t = cls.trim();
-    if (/^\d+$/.test(t) && Number(t) < K) return Number(t);
-    const lower = t.toLowerCase();
-    const ci = names.findIndex((n) => n.toLowerCase() === lower);
-    if (ci >= 0) return ci;
-    throw new Error(`${this.name}: unknown class '${cls}'; valid classes: ${listNames(names)} (or ids 0–${K - 1})`);
   }
-}
-
-function listNames(names: readonly string[]): string {
-  return names.map((n) => `'${n}'`).join(', ');
 }
 
 /** Writes a classifier as a Tessera model file (kind 'classifier', config JSON in __metadata__). */
 export function saveClassifier(path: string, model: Classifier, extra?: Record<string, string>): void {
   T.tidy(() => saveModelFile(path, { kind: CLASSIFIER_KIND, config: model.config, stateDict: model.stateDict(), extra }));
-}
-
-/** The first line of an error's message, for one-line errors. */
-function firstLine(e: unknown): string {
-  const m = String((e as Error)?.message ?? e);
-  const i = m.indexOf('\n');
-  return i < 0 ? m : m.slice(0, i);
 }
 
 /**
@@ -249,38 +251,15 @@ function firstLine(e: unknown): string {
  * not match the config.
  */
 export function loadClassifier(path: string): Classifier {
-  if (!existsSync(path)) throw new Error(`classifier file not found: ${path}`);
-  if (!statSync(path).isFile()) throw new Error(`classifier path is not a file: ${path}`);
-  return T.tidy(() => {
-    let file;
-    try {
-      file = loadModelFile<ClassifierConfig>(path, { kind: CLASSIFIER_KIND });
-    } catch (e) {
-      if (e instanceof FormatError) throw new Error(`cannot load classifier: ${firstLine(e)}`, { cause: e });
-      throw e;
-    }
-    let model: Classifier;
-    try {
-      model = new Classifier(file.config);
-    } catch (e) {
-      throw new Error(`cannot load classifier ${path}: bad ${firstLine(e)}`, { cause: e });
-    }
-    try {
-      T.noGrad(() => model.loadStateDict(file.stateDict));
-    } catch (e) {
-      model.dispose();
-      if (e instanceof StateDictError) {
-        const { missing, unexpected, mismatched } = e.result;
-        const parts = [
-          missing.length ? `${missing.length} missing (${missing[0]})` : '',
-          unexpected.length ? `${unexpected.length} unexpected (${unexpected[0]})` : '',
-          mismatched.length ? `${mismatched.length} shape mismatch(es) (${mismatched[0]!.key})` : '',
-        ].filter(Boolean);
-        throw new Error(`cannot load classifier ${path}: weights do not match its config: ${parts.join('; ')}`, { cause: e });
-      }
-      throw e;
-    }
-    model.eval();
-    return model;
-  });
+  let model: Classifier;
+  try {
+    model = buildFromModelFile(path, CLASSIFIER_KIND, (config: ClassifierConfig) => new Classifier(config), {
+      what: 'classifier',
+      fileWhat: 'classifier file',
+    }).model;
+  } catch (e) {
+    const msg = oneLine((e as Error).message);
+    throw new Error(msg.startsWith('classifier file') ? msg : `cannot load classifier: ${msg}`, { cause: e });
+  }
+  return model.eval();
 }

@@ -251,7 +251,11 @@ export interface KidOptions {
  * Kernel Inception Distance: the unbiased polynomial-kernel MMD² averaged over random subsets of
  * both feature sets (torch-fidelity's defaults: 100 subsets of 1000) → mean and population std.
  */
-export function kernelInceptionDistance(featsA: Tensor, featsB: Tensor, opts: KidOptions = {}): { mean: number; std: number; subsets: number; subsetSize: number } {
+export function kernelInceptionDistance(
+  featsA: Tensor,
+  featsB: Tensor,
+  opts: KidOptions = {},
+): { mean: number; std: number; subsets: number; subsetSize: number } {
   const [na, d] = checkFeatures(featsA, 'kernelInceptionDistance');
   const [nb, db] = checkFeatures(featsB, 'kernelInceptionDistance');
   if (d !== db) throw new Error(`kernelInceptionDistance: feature dims differ (${d} vs ${db})`);
@@ -293,7 +297,13 @@ export function knnRadii(x: Tensor, k: number): Tensor {
       for (let lo = 0; lo < n; lo += b) {
         const rows = Math.min(b, n - lo);
         // k + 1 smallest: the row itself (distance 0) is among them.
-        parts.push(T.tidy(() => T.cdist(xd.narrow(0, lo, rows), xd).topk(k + 1, 1, false, true)[0].select(1, k)));
+        parts.push(
+          T.tidy(() =>
+            T.cdist(xd.narrow(0, lo, rows), xd)
+              .topk(k + 1, 1, false, true)[0]
+              .select(1, k),
+          ),
+        );
       }
       return T.cat(parts, 0);
     }),
@@ -311,7 +321,13 @@ function coverage(points: Tensor, centres: Tensor, radii: Tensor): number {
       let inside = 0;
       for (let lo = 0; lo < n; lo += b) {
         const rows = Math.min(b, n - lo);
-        inside += T.tidy(() => T.cdist(points.narrow(0, lo, rows), centres).le(r).anyDim(1).sum().item());
+        inside += T.tidy(() =>
+          T.cdist(points.narrow(0, lo, rows), centres)
+            .le(r)
+            .anyDim(1)
+            .sum()
+            .item(),
+        );
       }
       return inside / n;
     }),

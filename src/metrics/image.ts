@@ -29,7 +29,10 @@ function gaussianWindow(size: number, sigma: number): Tensor {
   const g = Array.from({ length: size }, (_, i) => Math.exp(-((i - half) ** 2) / (2 * sigma * sigma)));
   const s = g.reduce((a, b) => a + b, 0);
   const k = g.map((x) => x / s);
-  return T.tensor(k.flatMap((x) => k.map((y) => x * y)), { shape: [1, 1, size, size], dtype: 'float64' });
+  return T.tensor(
+    k.flatMap((x) => k.map((y) => x * y)),
+    { shape: [1, 1, size, size], dtype: 'float64' },
+  );
 }
 
 /**
@@ -45,8 +48,16 @@ export function ssimPerImage(a: Tensor, b: Tensor, opts: { windowSize?: number; 
   if (h < size || w < size) throw new Error(`ssim: images of ${h}×${w} are smaller than the ${size}×${size} window`);
   return T.tidy(() => {
     // Work in [0, 1] with data range 1.
-    const x = a.double().add(1).div(2).reshape([n * c, 1, h, w]);
-    const y = b.double().add(1).div(2).reshape([n * c, 1, h, w]);
+    const x = a
+      .double()
+      .add(1)
+      .div(2)
+      .reshape([n * c, 1, h, w]);
+    const y = b
+      .double()
+      .add(1)
+      .div(2)
+      .reshape([n * c, 1, h, w]);
     const win = gaussianWindow(size, sigma);
     const f = (t: Tensor) => T.conv2d(t, win);
     const mx = f(x);
@@ -73,21 +84,8 @@ export function l1(a: Tensor, b: Tensor): number {
   return T.tidy(() => a.sub(b).abs().mean().item());
 }
 
-/** Codebook utilization and perplexity from code counts. */
-export function codebookUsage(counts: ArrayLike<number>): { utilization: number; perplexity: number; used: number } {
-  let total = 0;
-  let used = 0;
-  for (let i = 0; i < counts.length; i++) {
-    total += counts[i]!;
-    if (counts[i]! > 0) used++;
-  }
-  let h = 0;
-  for (let i = 0; i < counts.length; i++) {
-    const p = counts[i]! / (total || 1);
-    if (p > 0) h -= p * Math.log(p);
-  }
-  return { utilization: used / counts.length, perplexity: Math.exp(h), used };
-}
+// Codebook use is computed in one place, next to the quantizers' running statistics.
+export { codebookUsage, type CodebookUsage } from '../quantize/stats.js';
 
 /** Bits per pixel of a bitstream for an H×W image. */
 export function bitsPerPixel(bits: number, height: number, width: number): number {

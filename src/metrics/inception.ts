@@ -10,10 +10,10 @@
 // Every conv is BasicConv2d: conv (no bias) → BatchNorm (eps 1e-3) → ReLU, keys `<name>.conv.weight`
 // and `<name>.bn.{weight,bias,running_mean,running_var}` as in pytorch-fid's weight file
 // pt_inception-2015-12-05-6726825d.pth. The weights are never bundled: load them with loadFidInception.
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Module, Conv2d, BatchNorm2d, Linear } from '../nn/index.js';
+import { Module, Conv2d, BatchNorm2d, Linear, StateDictError } from '../nn/index.js';
 import * as io from '../io/index.js';
 import type { FeatureExtractor } from './features.js';
 
@@ -230,7 +230,9 @@ export class FidInceptionV3 extends Module implements FeatureExtractor {
     if (x.shape[1] === 1) x = x.repeat([1, 3, 1, 1]);
     // pytorch-fid: resize the [0, 1] image bilinearly to 299×299, then map to [-1, 1] with 2x − 1.
     const unit = x.add(1).div(2);
-    return T.interpolate(unit, { size: [INCEPTION_INPUT_SIZE, INCEPTION_INPUT_SIZE], mode: 'bilinear', alignCorners: false }).mul(2).sub(1);
+    return T.interpolate(unit, { size: [INCEPTION_INPUT_SIZE, INCEPTION_INPUT_SIZE], mode: 'bilinear', alignCorners: false })
+      .mul(2)
+      .sub(1);
   }
 
   forward(images: Tensor): InceptionOutput {
@@ -262,20 +264,9 @@ export class FidInceptionV3 extends Module implements FeatureExtractor {
 }
 
 // ---------------------------------------------------------------- loading weights
-/** A weight file that does not fit the FID Inception; the message lists the offending keys. */
-export class InceptionWeightsError extends Error {
-  constructor(
-    message: string,
-    readonly missing: string[] = [],
-    readonly unexpected: string[] = [],
-  ) {
-    super(message);
-    this.name = 'InceptionWeightsError';
-  }
-}
-
-const MAX_LISTED = 12;
-const list = (keys: string[]): string => (keys.length > MAX_LISTED ? `${keys.slice(0, MAX_LISTED).join(', ')} … and ${keys.length - MAX_LISTED} more` : keys.join(', '));
+/** Weights that do not fit the FID Inception: the one state-dict mismatch error (the old name, kept for callers). */
+export const InceptionWeightsError = StateDictError;
+export type InceptionWeightsError = StateDictError;
 
 /** The one-line "where to get it" text for a missing weights file. */
 export function missingWeightsMessage(path: string): string {
@@ -285,55 +276,28 @@ export function missingWeightsMessage(path: string): string {
   );
 }
 
-function isTorchFile(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(2);
-    const n = readSync(fd, head, 0, 2, 0);
-    // torch.save: a zip archive ("PK"), or a legacy pickle stream (protocol opcode 0x80).
-    return (n >= 2 && head[0] === 0x50 && head[1] === 0x4b) || (n >= 1 && head[0] === 0x80);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The tensor dict of a .pth (torch.save, zip or legacy format) or .safetensors file. Tensors join the caller's scope. */
+/** The tensor dict of a .pth (torch.save, zip or legacy format) or .safetensors file, whatever its name. Tensors join the caller's scope. */
 export function readInceptionWeights(path: string): Record<string, Tensor> {
-  if (!existsSync(path)) throw new InceptionWeightsError(missingWeightsMessage(path));
-  if (isTorchFile(path)) return io.stateDictFrom(io.loadTorchCheckpoint(path));
-  return io.loadSafetensors(path).tensors;
+  if (!existsSync(path)) throw new Error(missingWeightsMessage(path));
+  return io.readWeightFile(path, { what: 'FID Inception weight file' }).tensors;
 }
 
 /**
  * Loads pytorch-fid's FID Inception weights (pt_inception-2015-12-05-6726825d.pth, or a
  * .safetensors with the same keys) into a new network, returned frozen and in eval mode. Keys are
- * checked strictly (num_batches_tracked may be absent): any missing, unexpected or wrongly shaped
- * key gives one InceptionWeightsError listing them.
+ * checked strictly (num_batches_tracked may be absent): any missing, unexpected, wrongly shaped or
+ * wrongly typed key, or NaN/Infinity weights, gives one StateDictError (one line) listing them.
  */
 export function loadFidInception(path: string): FidInceptionV3 {
   const net = new FidInceptionV3();
   try {
     T.tidy(() => {
-      const weights = readInceptionWeights(path);
-      const params = new Map(Object.entries(net.stateDict({ keepVars: true })));
-      const optional = (k: string) => k.endsWith('.num_batches_tracked');
-      const missing = [...params.keys()].filter((k) => !(k in weights) && !optional(k));
-      const unexpected = Object.keys(weights).filter((k) => !params.has(k));
-      const wrongShape: string[] = [];
-      for (const [k, t] of Object.entries(weights)) {
-        const want = params.get(k)?.shape;
-        if (want && (want.length !== t.shape.length || want.some((d, i) => d !== t.shape[i]))) wrongShape.push(`${k} is [${t.shape.join(', ')}], expected [${want.join(', ')}]`);
-      }
-      if (missing.length || unexpected.length || wrongShape.length) {
-        const parts = [`${path} does not match pytorch-fid's FID Inception (expected ${FID_WEIGHTS_FILE} or a .safetensors with its keys)`];
-        if (missing.length) parts.push(`missing keys (${missing.length}): ${list(missing)}`);
-        if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${list(unexpected)}`);
-        if (wrongShape.length) parts.push(`wrong shapes: ${list(wrongShape)}`);
-        throw new InceptionWeightsError(parts.join('; '), missing, unexpected);
-      }
-      const sd = new Map<string, Tensor>();
-      for (const [k, t] of Object.entries(weights)) sd.set(k, k.endsWith('.num_batches_tracked') ? t : t.float());
-      net.loadStateDict(sd, { strict: false });
+      net.loadStateDict(readInceptionWeights(path), {
+        optional: (k) => k.endsWith('.num_batches_tracked'),
+        name: path,
+        against: "pytorch-fid's FID Inception",
+        hint: `${FID_WEIGHTS_FILE} or a .safetensors with its keys`,
+      });
     });
   } catch (e) {
     net.dispose();

@@ -1,5 +1,6 @@
 // Metrics: per-image reconstruction metrics, distribution metrics over feature sets (FID, IS, KID,
-// precision/recall) and the feature networks they are computed with.
+// precision/recall), the feature networks they are computed with, and the evaluations built on them
+// (evaluateTokenizer, evaluatePrior, evaluateFid).
 export * from './image.js';
 export * from './distribution.js';
 export * from './features.js';
@@ -7,3 +8,6 @@ export * from './inception.js';
 export * from './classifier.js';
 export * from './rejection.js';
 export * from './shipped.js';
+export * from './evaluate.js';
+export * from './evaluate-tokenizer.js';
+export * from './evaluate-prior.js';

@@ -143,21 +143,25 @@ export class MultiheadAttention extends Module {
 
   /** attnMask and keyPaddingMask merged into one float mask (N·H or 1, L, S) added to the scores. */
   #additiveMask(attnMask: Tensor | undefined, kpm: Tensor | undefined, bsz: number, tgtLen: number, srcLen: number, dtype: T.DType): Tensor | null {
-    const toFloat = (m: Tensor): Tensor => (m.dtype === 'bool' || m.dtype === 'uint8' ? T.zeros(m.shape, { dtype }).maskedFill(m.bool(), -Infinity) : m.to(dtype));
+    const toFloat = (m: Tensor): Tensor =>
+      m.dtype === 'bool' || m.dtype === 'uint8' ? T.zeros(m.shape, { dtype }).maskedFill(m.bool(), -Infinity) : m.to(dtype);
     let mask: Tensor | null = null;
     if (attnMask) {
       const H = this.numHeads;
       if (attnMask.ndim === 2) {
-        if (attnMask.size(0) !== tgtLen || attnMask.size(1) !== srcLen) throw new Error(`MultiheadAttention: the 2D attn_mask is [${attnMask.shape}], but should be [${tgtLen}, ${srcLen}]`);
+        if (attnMask.size(0) !== tgtLen || attnMask.size(1) !== srcLen)
+          throw new Error(`MultiheadAttention: the 2D attn_mask is [${attnMask.shape}], but should be [${tgtLen}, ${srcLen}]`);
         mask = toFloat(attnMask).unsqueeze(0);
       } else if (attnMask.ndim === 3) {
         const want = [bsz * H, tgtLen, srcLen];
-        if (attnMask.shape.some((d, i) => d !== want[i])) throw new Error(`MultiheadAttention: the 3D attn_mask is [${attnMask.shape}], but should be [${want}]`);
+        if (attnMask.shape.some((d, i) => d !== want[i]))
+          throw new Error(`MultiheadAttention: the 3D attn_mask is [${attnMask.shape}], but should be [${want}]`);
         mask = toFloat(attnMask);
       } else throw new Error(`MultiheadAttention: attn_mask's dimension ${attnMask.ndim} is not supported`);
     }
     if (kpm) {
-      if (kpm.ndim !== 2 || kpm.size(0) !== bsz || kpm.size(1) !== srcLen) throw new Error(`MultiheadAttention: expecting key_padding_mask shape [${bsz}, ${srcLen}], got [${kpm.shape}]`);
+      if (kpm.ndim !== 2 || kpm.size(0) !== bsz || kpm.size(1) !== srcLen)
+        throw new Error(`MultiheadAttention: expecting key_padding_mask shape [${bsz}, ${srcLen}], got [${kpm.shape}]`);
       const pad = toFloat(kpm)
         .view([bsz, 1, 1, srcLen])
         .expand([-1, this.numHeads, -1, -1])

@@ -1,5 +1,16 @@
 // tessera/nn: PyTorch-style modules with PyTorch-compatible state dicts.
-export { Module, StateDictError, type LoadStateDictResult, type StateDict, type ModuleTarget, type UnaryModule } from './module.js';
+export {
+  Module,
+  StateDictError,
+  formatStateDictResult,
+  hasStateDictProblems,
+  nonFiniteKeys,
+  type StateDictErrorOptions,
+  type LoadStateDictResult,
+  type StateDict,
+  type ModuleTarget,
+  type UnaryModule,
+} from './module.js';
 export * as init from './init.js';
 export { Linear, Identity, Flatten } from './linear.js';
 export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions, type Size2, type PaddingMode } from './conv.js';

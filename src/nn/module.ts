@@ -25,26 +25,93 @@ export interface LoadStateDictResult {
   unexpected: string[];
   /** `expected` is the model's shape, `got` the state dict's. */
   mismatched: { key: string; expected: number[]; got: number[] }[];
+  /**
+   * Present when non-empty: tensors whose dtype kind (floating / integer / bool) differs from the
+   * model's — e.g. float weights relabelled I32, which would load as garbage integers.
+   */
+  wrongDtype?: { key: string; expected: DType; got: DType }[];
+  /** Present when non-empty: floating-point tensors holding NaN or ±Infinity. */
+  nonFinite?: string[];
 }
 
 export type StateDict = Record<string, Tensor>;
 
-/** Thrown by a strict loadStateDict; lists every problem at once. */
+/** How many keys of each kind a StateDictError message lists before "… and N more". */
+const MAX_LISTED = 12;
+
+/** What a StateDictError's message says the weights were checked against, and what would fit. */
+export interface StateDictErrorOptions {
+  /** "the model" (default), "its config", "the config", "pytorch-fid's FID Inception", … */
+  against?: string;
+  /** What a matching file looks like, appended as "; expected <hint>". */
+  hint?: string;
+}
+
+/**
+ * The one state-dict mismatch error (strict loadStateDict, model files, imports, LPIPS and Inception
+ * weights). Its message is one line listing every kind of problem at once, with counts and the first
+ * keys, e.g. "VQGAN from a.safetensors: weights do not match its config: 2 missing keys: x, y;
+ * 1 shape mismatch: w is [5, 3], expected [4, 3]". The full lists are in `result`.
+ */
 export class StateDictError extends Error {
   constructor(
     readonly result: LoadStateDictResult,
-    moduleName: string,
+    /** The model and where its weights came from, e.g. "VQGAN from a.safetensors". */
+    readonly where: string,
+    readonly options: StateDictErrorOptions = {},
   ) {
-    const lines = [`Error(s) in loading state_dict for ${moduleName}:`];
-    const q = (ks: string[]) => ks.map((k) => `"${k}"`).join(', ');
-    if (result.missing.length) lines.push(`  Missing key(s) in state_dict: ${q(result.missing)}.`);
-    if (result.unexpected.length) lines.push(`  Unexpected key(s) in state_dict: ${q(result.unexpected)}.`);
-    for (const m of result.mismatched) {
-      lines.push(`  size mismatch for ${m.key}: copying a param with shape [${m.got.join(', ')}] from checkpoint, the shape in current model is [${m.expected.join(', ')}].`);
-    }
-    super(lines.join('\n'));
+    super(formatStateDictResult(result, where, options));
     this.name = 'StateDictError';
   }
+  get missing(): string[] {
+    return this.result.missing;
+  }
+  get unexpected(): string[] {
+    return this.result.unexpected;
+  }
+  /** The same problems for a model named differently (e.g. with the file it came from). */
+  relabel(where: string, options: StateDictErrorOptions = this.options): StateDictError {
+    return new StateDictError(this.result, where, options);
+  }
+}
+
+/** True when the result records any problem (strict loading would throw). */
+export function hasStateDictProblems(r: LoadStateDictResult): boolean {
+  return r.missing.length + r.unexpected.length + r.mismatched.length + (r.wrongDtype?.length ?? 0) + (r.nonFinite?.length ?? 0) > 0;
+}
+
+/** The one formatter of a LoadStateDictResult: StateDictError's one-line message. */
+export function formatStateDictResult(r: LoadStateDictResult, where: string, o: StateDictErrorOptions = {}): string {
+  const esc = (k: string): string => {
+    const e = k.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    return e.length > 100 ? `${e.slice(0, 100)}…` : e;
+  };
+  const list = (items: string[]): string =>
+    items.length > MAX_LISTED ? `${items.slice(0, MAX_LISTED).join(', ')}, … and ${items.length - MAX_LISTED} more` : items.join(', ');
+  const shape = (s: number[]): string => `[${s.join(', ')}]`;
+  const parts: string[] = [];
+  const add = (one: string, many: string, items: string[] | undefined): void => {
+    if (items?.length) parts.push(`${items.length} ${items.length === 1 ? one : many}: ${list(items)}`);
+  };
+  add('missing key', 'missing keys', r.missing.map(esc));
+  add('unexpected key', 'unexpected keys', r.unexpected.map(esc));
+  add(
+    'shape mismatch',
+    'shape mismatches',
+    r.mismatched.map((m) => `${esc(m.key)} is ${shape(m.got)}, expected ${shape(m.expected)}`),
+  );
+  add(
+    'wrong dtype',
+    'wrong dtypes',
+    r.wrongDtype?.map((m) => `${esc(m.key)} is ${m.got}, expected ${m.expected}`),
+  );
+  add('tensor with NaN or Infinity', 'tensors with NaN or Infinity', r.nonFinite?.map(esc));
+  return `${where}: weights do not match ${o.against ?? 'the model'}: ${parts.join('; ') || 'no problem found'}${o.hint ? `; expected ${o.hint}` : ''}`;
+}
+
+/** dtype kinds that can be cast into each other without reinterpreting the values. */
+function dtypeKind(d: DType): 'float' | 'int' | 'bool' {
+  return d === 'bool' ? 'bool' : d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16' ? 'float' : 'int';
 }
 
 const MEMORY_FORMATS = new Set<string>(['contiguous', 'channels_last', 'preserve']);
@@ -238,23 +305,31 @@ export abstract class Module {
 
   /**
    * Copies `sd` into the parameters and buffers in place (their identity, dtype and memory format
-   * are kept; values are cast). Strict mode checks everything first and throws one StateDictError
-   * listing every missing / unexpected key and shape mismatch without changing the module.
-   * Non-strict mode loads what matches and reports the rest (unlike PyTorch, shape mismatches are
-   * skipped rather than fatal there).
+   * are kept; values are cast within a dtype kind). Strict mode checks everything first and throws
+   * one StateDictError listing every missing / unexpected key, shape mismatch, dtype of the wrong
+   * kind (a float weight stored as I32 would load as garbage integers) and tensor holding NaN/Inf,
+   * without changing the module. Non-strict mode loads what passes and reports the rest (unlike
+   * PyTorch, shape mismatches are skipped rather than fatal there).
+   * `optional` keys may be absent (e.g. num_batches_tracked, constants the file does not carry);
+   * `name`, `against` and `hint` go into the error message (see StateDictError).
    */
-  loadStateDict(sd: StateDict | Map<string, Tensor>, opts: { strict?: boolean } = {}): LoadStateDictResult {
+  loadStateDict(
+    sd: StateDict | Map<string, Tensor>,
+    opts: { strict?: boolean; optional?: (key: string) => boolean; name?: string } & StateDictErrorOptions = {},
+  ): LoadStateDictResult {
     const strict = opts.strict ?? true;
     const source = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const entries = this.#stateEntries('', []);
     const result: LoadStateDictResult = { missing: [], unexpected: [], mismatched: [] };
+    const wrongDtype: NonNullable<LoadStateDictResult['wrongDtype']> = [];
+    const nonFinite: string[] = [];
     const toCopy: [Tensor, Tensor][] = [];
     const expectedKeys = new Set<string>();
     for (const [key, dst] of entries) {
       expectedKeys.add(key);
       const src = source.get(key);
       if (src === undefined) {
-        result.missing.push(key);
+        if (!opts.optional?.(key)) result.missing.push(key);
         continue;
       }
       if (!(src instanceof Tensor)) throw new TypeError(`loadStateDict: value for '${key}' is not a Tensor`);
@@ -264,12 +339,21 @@ export abstract class Module {
         result.mismatched.push({ key, expected, got });
         continue;
       }
+      if (dtypeKind(src.dtype) !== dtypeKind(dst.dtype)) {
+        wrongDtype.push({ key, expected: dst.dtype, got: src.dtype });
+        continue;
+      }
+      if (dtypeKind(src.dtype) === 'float' && src.numel > 0 && !allFinite(src)) {
+        nonFinite.push(key);
+        continue;
+      }
       toCopy.push([dst, src]);
     }
     for (const key of source.keys()) if (!expectedKeys.has(key)) result.unexpected.push(key);
-    if (strict && (result.missing.length || result.unexpected.length || result.mismatched.length)) {
-      throw new StateDictError(result, this.constructor.name);
-    }
+    if (wrongDtype.length) result.wrongDtype = wrongDtype;
+    if (nonFinite.length) result.nonFinite = nonFinite;
+    if (strict && hasStateDictProblems(result))
+      throw new StateDictError(result, opts.name ?? this.constructor.name, { against: opts.against, hint: opts.hint });
     noGrad(() => {
       for (const [dst, src] of toCopy) if (dst !== src) dst.copy_(src);
     });
@@ -326,10 +410,13 @@ export abstract class Module {
    */
   to(target: ModuleTarget): this {
     const spec: { dtype?: DType; device?: string; memoryFormat?: MemoryFormat } =
-      typeof target !== 'string' ? target
-      : MEMORY_FORMATS.has(target) ? { memoryFormat: target as MemoryFormat }
-      : DTYPES.has(target) ? { dtype: target as DType }
-      : { device: target };
+      typeof target !== 'string'
+        ? target
+        : MEMORY_FORMATS.has(target)
+          ? { memoryFormat: target as MemoryFormat }
+          : DTYPES.has(target)
+            ? { dtype: target as DType }
+            : { device: target };
     if (spec.dtype && !FLOATING.has(spec.dtype)) throw new TypeError(`Module.to: dtype must be floating point, got ${spec.dtype}`);
     const convert = (t: Tensor): void => {
       const dtype = spec.dtype && FLOATING.has(t.dtype) ? spec.dtype : undefined;
@@ -386,6 +473,27 @@ export abstract class Module {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
   }
+}
+
+/** The keys of the floating-point tensors in `sd` that hold NaN or ±Infinity (for files no model is built from). */
+export function nonFiniteKeys(sd: StateDict): string[] {
+  return Object.entries(sd)
+    .filter(([, t]) => dtypeKind(t.dtype) === 'float' && t.numel > 0 && !allFinite(t))
+    .map(([k]) => k);
+}
+
+/**
+ * True when every element of a floating-point tensor is finite. Scanned in JS over a copy of the
+ * values: per-tensor libtorch reductions cost far more in op dispatch and thread wake-ups than the scan
+ * (measured on emoji-movq's 350 tensors: ~70 ms here against ~1.4 s as isfinite().all() on a busy machine).
+ */
+function allFinite(t: Tensor): boolean {
+  const d = t.data() as Float32Array | Float64Array;
+  for (let i = 0; i < d.length; i++) {
+    const x = d[i]!;
+    if (x - x !== 0) return false; // NaN - NaN and ±Inf - ±Inf are NaN
+  }
+  return true;
 }
 
 /** A module whose forward maps one tensor to one tensor (what Sequential chains). */

@@ -8,12 +8,7 @@ import type { Tensor } from '../torch/index.js';
  * min(1, maxNorm / (total + 1e-6)), computed in the gradients' dtype as PyTorch does, so clipped
  * gradients match PyTorch bit for bit. Parameters without gradients are ignored.
  */
-export function clipGradNorm(
-  params: Tensor | readonly Tensor[],
-  maxNorm: number,
-  normType = 2,
-  opts: { errorIfNonfinite?: boolean } = {},
-): number {
+export function clipGradNorm(params: Tensor | readonly Tensor[], maxNorm: number, normType = 2, opts: { errorIfNonfinite?: boolean } = {}): number {
   const list = Array.isArray(params) ? (params as readonly Tensor[]) : [params as Tensor];
   return T.tidy(() =>
     T.noGrad(() => {

@@ -85,6 +85,20 @@ export class EMA {
     this.#stored = undefined;
   }
 
+  /**
+   * Runs fn with the averaged weights in params (evaluation, sampling, saving the model), then puts
+   * the trained values back, even when fn throws.
+   */
+  withAveraged<R>(params: readonly Tensor[], fn: () => R): R {
+    this.store(params);
+    this.copyTo(params);
+    try {
+      return fn();
+    } finally {
+      this.restore(params);
+    }
+  }
+
   /** A copy of the state: the tensors are clones owned by the caller (current scope). */
   stateDict(): EMAStateDict {
     const state: Record<string, Tensor> = {};

@@ -103,7 +103,11 @@ export class LambdaLR extends LRScheduler {
 
 /** Multiplies the lr by gamma every stepSize epochs. */
 export class StepLR extends LRScheduler {
-  constructor(optimizer: HasParamGroups, readonly stepSize: number, readonly gamma = 0.1) {
+  constructor(
+    optimizer: HasParamGroups,
+    readonly stepSize: number,
+    readonly gamma = 0.1,
+  ) {
     super(optimizer);
     this.initialStep();
   }
@@ -115,7 +119,11 @@ export class StepLR extends LRScheduler {
 /** Multiplies the lr by gamma at each milestone epoch (a repeated milestone counts twice). */
 export class MultiStepLR extends LRScheduler {
   readonly milestones: number[];
-  constructor(optimizer: HasParamGroups, milestones: readonly number[], readonly gamma = 0.1) {
+  constructor(
+    optimizer: HasParamGroups,
+    milestones: readonly number[],
+    readonly gamma = 0.1,
+  ) {
     super(optimizer);
     this.milestones = [...milestones].sort((a, b) => a - b);
     this.initialStep();
@@ -127,7 +135,10 @@ export class MultiStepLR extends LRScheduler {
 
 /** lr = base · gamma^epoch. */
 export class ExponentialLR extends LRScheduler {
-  constructor(optimizer: HasParamGroups, readonly gamma: number) {
+  constructor(
+    optimizer: HasParamGroups,
+    readonly gamma: number,
+  ) {
     super(optimizer);
     this.initialStep();
   }
@@ -164,7 +175,11 @@ export class LinearLR extends LRScheduler {
  * tMax the cosine continues (rising again), as PyTorch's does.
  */
 export class CosineAnnealingLR extends LRScheduler {
-  constructor(optimizer: HasParamGroups, readonly tMax: number, readonly etaMin = 0) {
+  constructor(
+    optimizer: HasParamGroups,
+    readonly tMax: number,
+    readonly etaMin = 0,
+  ) {
     super(optimizer);
     this.initialStep();
   }
@@ -227,10 +242,7 @@ export class SequentialLR extends LRScheduler {
  * warmupSteps steps (so the first step already trains), then minFactor + (1-minFactor)·½(1+cos(π·p))
  * with p = (step-warmupSteps)/(totalSteps-warmupSteps) clamped to 1.
  */
-export function warmupCosine(
-  optimizer: HasParamGroups,
-  opts: { warmupSteps: number; totalSteps: number; minFactor?: number },
-): LambdaLR {
+export function warmupCosine(optimizer: HasParamGroups, opts: { warmupSteps: number; totalSteps: number; minFactor?: number }): LambdaLR {
   const { warmupSteps, totalSteps } = opts;
   const minFactor = opts.minFactor ?? 0;
   if (!(warmupSteps >= 0) || !(totalSteps >= warmupSteps)) throw new RangeError('warmupCosine: need 0 <= warmupSteps <= totalSteps');

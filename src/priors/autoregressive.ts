@@ -1,4 +1,4 @@
-// Autoregressive prior (taming's GPT, LlamaGen; REFERENCE §7): a causal transformer over the
+// Autoregressive prior (taming-transformers' GPT, Esser et al., 2021; LlamaGen, Sun et al., 2024): a causal transformer over the
 // image's tokens in raster order, with the class token first. Tokens of a multichannel tokenizer
 // (h×w×c) are flattened position-major, channels innermost, so the sequence is h·w·c long.
 //
@@ -9,27 +9,41 @@ import * as T from '../torch/index.js';
 import type { Tensor, Generator } from '../torch/index.js';
 import { Module, Embedding, Linear, init } from '../nn/index.js';
 import { Transformer, KVCache, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
-import { guide, filterLogits, sampleCategorical, checkSamplingOptions, type SamplingOptions } from './sampling.js';
-import { classIds, resolvePriorOptions, trainingPrefix, type PriorOptions, type PriorShape } from './common.js';
+import { guide, filterLogits, sampleCategorical } from './sampling.js';
+import {
+  classIds,
+  rejectOptions,
+  resolveGenerate,
+  resolvePriorOptions,
+  trainingPrefix,
+  SHARED_GENERATE_KEYS,
+  type Prior,
+  type PriorGenerateOptions,
+  type PriorOptions,
+  type PriorShape,
+} from './common.js';
+
+function chunk(flat: number[], n: number): number[][] {
+  return Array.from({ length: flat.length / n }, (_, i) => flat.slice(i * n, (i + 1) * n));
+}
 
 export interface ARPriorConfig extends TransformerConfig, PriorShape, PriorOptions {}
 
-export interface ARSampleOptions extends SamplingOptions {
-  /** One class id per image; null or omitted for an unconditional model (or the null class). */
-  classes?: readonly (number | null)[];
-  /** Number of images when `classes` is omitted. */
-  batch?: number;
-  /** Classifier-free guidance scale (1 = plain conditional sampling). */
-  cfg?: number;
-  generator?: Generator;
+/** The autoregressive prior's own generate() options. */
+export interface ARExtras {
   /** Use the key/value cache (default true). Without it every step re-runs the whole prefix. */
   cache?: boolean;
-  /** Known leading tokens [B, n0] (raster order) to continue from. */
-  prompt?: Tensor;
 }
 
-export class ARPrior extends Module {
+export type ARGenerateOptions = PriorGenerateOptions & ARExtras;
+
+const AR_CONFIG_KEYS: readonly string[] = [];
+
+export class ARPrior extends Module implements Prior<ARExtras> {
   readonly kind = 'ar' as const;
+  readonly label = 'autoregressive';
+  readonly extraOptions = ['cache'] as const;
+  readonly editsAnywhere = false;
   readonly config: Required<Omit<ARPriorConfig, 'mlpRatio' | 'dropout'>> & TransformerConfig;
   /** Tokens per image: h·w·c. */
   readonly seqLen: number;
@@ -41,7 +55,7 @@ export class ARPrior extends Module {
 
   constructor(cfg: ARPriorConfig) {
     super();
-    const { classDropout, positions } = resolvePriorOptions(cfg, 'ARPrior');
+    const { classDropout, positions } = resolvePriorOptions(cfg, 'ARPrior', AR_CONFIG_KEYS);
     this.config = { ...cfg, classDropout, positions };
     const [h, w] = cfg.grid;
     const c = cfg.tokensPerPosition;
@@ -62,6 +76,10 @@ export class ARPrior extends Module {
       init.normal_(this.tokEmb.weight, 0, 0.02);
       if (positions === 'learned') init.normal_(this.posEmb, 0, 0.02);
     });
+  }
+
+  editDefaults(): Partial<ARExtras> {
+    return {};
   }
 
   get conditional(): boolean {
@@ -94,31 +112,37 @@ export class ARPrior extends Module {
   /** Training loss: cross-entropy of every token; classes are dropped to the null class at classDropout. */
   loss(tokens: Tensor, classes: Tensor | null, generator?: Generator): Tensor {
     const c = this.config;
-    const prefix = trainingPrefix(tokens.size(0), classes, { numClasses: c.numClasses, offset: c.codebookSize, nullId: this.nullId, classDropout: c.classDropout, training: this.training }, generator);
+    const prefix = trainingPrefix(
+      tokens.size(0),
+      classes,
+      { numClasses: c.numClasses, offset: c.codebookSize, nullId: this.nullId, classDropout: c.classDropout, training: this.training },
+      generator,
+    );
     const logits = this.forward(tokens, prefix);
     return T.crossEntropy(logits.reshape([-1, this.config.codebookSize]), tokens.reshape([-1]));
   }
 
-
-  /** Samples token sequences [B, N] in raster order. */
-  sample(o: ARSampleOptions = {}): Tensor {
-    checkSamplingOptions(o);
-    const classes = o.classes ?? Array.from({ length: o.batch ?? 1 }, () => null);
-    const b = classes.length;
-    if (b === 0) throw new Error('ARPrior.sample: nothing to sample (0 images)');
-    // Any cfg (even 1) runs the doubled batch, so cfg 1 is checkably the same as no guidance.
-    const cfg = o.cfg ?? 1;
-    const guided = o.cfg !== undefined;
-    if (cfg !== 1 && this.config.classDropout === 0) {
-      throw new Error('ARPrior.sample: classifier-free guidance needs a model trained with class dropout (classDropout > 0)');
-    }
-    if (guided && !this.conditional) throw new Error('ARPrior.sample: classifier-free guidance needs a class-conditional model');
+  /**
+   * Samples token sequences [B, N] in raster order. With `known` tokens, every token whose `mask` is
+   * false is taken as given instead of sampled (a known leading run is fed in one pass, like a prompt);
+   * later tokens see the given ones, earlier ones cannot.
+   */
+  generate(o: ARGenerateOptions = {}): Tensor {
+    rejectOptions(o, [...SHARED_GENERATE_KEYS, ...this.extraOptions], 'ARPrior.generate', this.label);
+    const c = this.config;
+    const { classes, b, guided, cfg, known, mask } = resolveGenerate(
+      o,
+      { seqLen: this.seqLen, codebookSize: c.codebookSize, conditional: this.conditional, classDropout: c.classDropout },
+      'ARPrior.generate',
+    );
     const n = this.seqLen;
-    const prompt = o.prompt;
-    const n0 = prompt ? prompt.size(1) : 0;
-    if (prompt && (prompt.shape.length !== 2 || prompt.size(0) !== b || n0 >= n)) {
-      throw new Error(`ARPrior.sample: prompt must be [${b}, n] with n < ${n}, got [${prompt.shape.join(', ')}]`);
-    }
+    // Which tokens to generate, per image; the leading run known in every image is fed at once.
+    const genFlat: number[] | null = known ? T.tidy(() => (mask ?? T.ones([b, n]).gt(0)).to('int32').reshape([-1]).toArray()) : null;
+    const genRows = genFlat ? chunk(genFlat, n) : null;
+    let n0 = 0;
+    if (genRows) while (n0 < n && genRows.every((r) => !r[n0])) n0++;
+    const remaining = (i: number): number[] =>
+      genRows ? genRows.map((r) => r.slice(i + 1).filter(Boolean).length) : Array.from({ length: b }, () => n - i - 1);
     const wasTraining = this.training;
     this.eval();
     try {
@@ -127,29 +151,37 @@ export class ARPrior extends Module {
           let prefix = this.prefixIds(classes);
           if (guided) prefix = T.cat([prefix, T.full([b], this.nullId, { dtype: 'int64' })]);
           const rows = prefix.size(0);
+          const both = (t: Tensor): Tensor => (guided ? T.cat([t, t]) : t);
           // The sequence so far: prefix id, then the tokens sampled (or given) so far.
           let seq = prefix.unsqueeze(1);
-          if (prompt) seq = T.cat([seq, guided ? T.cat([prompt, prompt]) : prompt], 1);
+          if (n0 > 0) seq = T.cat([seq, both(known!.narrow(1, 0, n0))], 1);
           const cache = o.cache === false ? null : new KVCache(rows, n, this.config);
           try {
             let fed = 0; // tokens of seq already in the cache
             for (let i = n0; i < n; i++) {
               const last = T.tidy(() => {
-                let h: Tensor;
-                if (cache) {
-                  h = this.transformer.forward(this.#embed(seq.narrow(1, fed, seq.size(1) - fed), fed), { causal: true, cache });
-                  fed = seq.size(1);
+                let next: Tensor;
+                if (genRows !== null && genRows.every((r) => !r[i])) {
+                  // Known in every image: nothing to predict; the next forward feeds it with the rest.
+                  next = known!.select(1, i);
                 } else {
-                  h = this.transformer.forward(this.#embed(seq, 0), { causal: true });
+                  let h: Tensor;
+                  if (cache) {
+                    h = this.transformer.forward(this.#embed(seq.narrow(1, fed, seq.size(1) - fed), fed), { causal: true, cache });
+                    fed = seq.size(1);
+                  } else {
+                    h = this.transformer.forward(this.#embed(seq, 0), { causal: true });
+                  }
+                  let logits = this.head.forward(h.select(1, h.size(1) - 1));
+                  if (guided) logits = guide(logits, cfg);
+                  next = sampleCategorical(filterLogits(logits, o), o.generator);
+                  if (mask) next = T.where(mask.select(1, i), next, known!.select(1, i));
                 }
-                let logits = this.head.forward(h.select(1, h.size(1) - 1));
-                if (guided) logits = guide(logits, cfg);
-                let next = sampleCategorical(filterLogits(logits, o), o.generator);
-                if (guided) next = T.cat([next, next]);
-                return T.cat([seq, next.unsqueeze(1)], 1);
+                return T.cat([seq, both(next).unsqueeze(1)], 1);
               });
               seq.dispose();
               seq = last;
+              o.onStep?.({ step: i - n0, steps: n - n0, masked: remaining(i) });
             }
           } finally {
             cache?.dispose();

@@ -2,7 +2,9 @@
 // index grids and the priors' flat sequences.
 import * as T from '../torch/index.js';
 import type { Tensor, Generator } from '../torch/index.js';
-import { checkTransformerConfig, type TransformerConfig } from './transformer.js';
+import { checkTransformerConfig, TRANSFORMER_KEYS, type TransformerConfig } from './transformer.js';
+import { checkSamplingOptions, type SamplingOptions } from './sampling.js';
+import { ConfigError, checkEnum, checkInt, checkNumber, checkPositiveInt, isObject, rejectUnknownKeys } from '../io/validate.js';
 
 export interface PriorShape {
   /** Codebook entries K of the tokenizer. */
@@ -15,12 +17,14 @@ export interface PriorShape {
   numClasses: number;
 }
 
+export const PRIOR_SHAPE_KEYS = ['codebookSize', 'grid', 'tokensPerPosition', 'numClasses'] as const;
+
 export function checkPriorShape(c: PriorShape, who: string): void {
-  const posInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 1;
-  if (!posInt(c.codebookSize)) throw new Error(`${who}: codebookSize must be a positive integer, got ${JSON.stringify(c.codebookSize)}`);
-  if (!Array.isArray(c.grid) || c.grid.length !== 2 || !c.grid.every(posInt)) throw new Error(`${who}: grid must be [h, w] of positive integers, got ${JSON.stringify(c.grid)}`);
-  if (!posInt(c.tokensPerPosition)) throw new Error(`${who}: tokensPerPosition must be a positive integer, got ${JSON.stringify(c.tokensPerPosition)}`);
-  if (!(Number.isInteger(c.numClasses) && c.numClasses >= 0)) throw new Error(`${who}: numClasses must be an integer ≥ 0, got ${JSON.stringify(c.numClasses)}`);
+  checkPositiveInt(c.codebookSize, `${who}: codebookSize`);
+  if (!Array.isArray(c.grid) || c.grid.length !== 2) throw new ConfigError(`${who}: grid: expected [h, w], got ${JSON.stringify(c.grid)}`);
+  c.grid.forEach((v, i) => checkPositiveInt(v, `${who}: grid[${i}]`));
+  checkPositiveInt(c.tokensPerPosition, `${who}: tokensPerPosition`);
+  checkInt(c.numClasses, `${who}: numClasses`, { min: 0 });
 }
 
 /**
@@ -57,15 +61,138 @@ export interface PriorOptions {
   positions?: 'learned' | 'sincos2d';
 }
 
-/** Validates a prior's whole config and fills the shared defaults. */
-export function resolvePriorOptions(cfg: TransformerConfig & PriorShape & PriorOptions, who: string): Required<PriorOptions> {
+const PRIOR_OPTION_KEYS = ['classDropout', 'positions'] as const;
+
+/**
+ * Validates a prior's whole config (unknown keys included: `extraKeys` are the prior's own) and fills
+ * the shared defaults.
+ */
+export function resolvePriorOptions(
+  cfg: TransformerConfig & PriorShape & PriorOptions,
+  who: string,
+  extraKeys: readonly string[] = [],
+): Required<PriorOptions> {
+  if (!isObject(cfg)) throw new ConfigError(`${who}: config must be an object`);
+  rejectUnknownKeys(cfg, [...TRANSFORMER_KEYS, ...PRIOR_SHAPE_KEYS, ...PRIOR_OPTION_KEYS, ...extraKeys], who);
   checkTransformerConfig(cfg, who);
   checkPriorShape(cfg, who);
-  const classDropout = cfg.classDropout ?? 0;
-  if (!(classDropout >= 0 && classDropout < 1)) throw new Error(`${who}: classDropout must be in [0, 1), got ${classDropout}`);
-  const positions = cfg.positions ?? 'learned';
-  if (positions !== 'learned' && positions !== 'sincos2d') throw new Error(`${who}: positions must be 'learned' or 'sincos2d', got '${String(positions)}'`);
+  const classDropout = checkNumber(cfg.classDropout ?? 0, `${who}: classDropout`, { min: 0, max: 1, exclusiveMax: true });
+  const positions = checkEnum(cfg.positions ?? 'learned', ['learned', 'sincos2d'] as const, `${who}: positions`);
   return { classDropout, positions };
+}
+
+// ------------------------------------------------------------------ the one prior interface
+
+/** Progress of one generation step (an AR token or a MaskGIT decoding step). */
+export interface StepInfo {
+  /** Step just finished, 0-based, and the total steps of this run. */
+  step: number;
+  steps: number;
+  /** Tokens per image still to generate after this step. */
+  masked: number[];
+}
+
+/** Options every prior's generate() takes; each prior adds its own typed extras. */
+export interface PriorGenerateOptions extends SamplingOptions {
+  /** One class id per image; null (or omitted) for the null class / an unconditional model. */
+  classes?: readonly (number | null)[];
+  /** Number of images when neither `classes` nor `known` gives it (default 1). */
+  batch?: number;
+  /** Classifier-free guidance scale (1 = plain conditional sampling). */
+  cfg?: number;
+  generator?: Generator;
+  /** Editing: known tokens [B, N] (codes in [0, K)); the tokens where `mask` is true are generated. */
+  known?: Tensor;
+  /** Editing: bool [B, N], true = generate this token (needs `known`; default: all true). */
+  mask?: Tensor;
+  /** Called after every step. */
+  onStep?: (info: StepInfo) => void;
+}
+
+export const SHARED_GENERATE_KEYS = ['classes', 'batch', 'cfg', 'generator', 'known', 'mask', 'onStep', 'temperature', 'topK', 'topP'] as const;
+
+/**
+ * What PriorModel needs of a prior, whatever its architecture (autoregressive, MaskGIT, and later
+ * discrete diffusion or hierarchical priors): one generate() with the shared options plus typed
+ * extras `X`, whose names are listed so options that do not apply can be refused.
+ */
+export interface Prior<X extends object = Record<string, unknown>> {
+  readonly kind: string;
+  /** Human name for messages: 'autoregressive', 'MaskGIT'. */
+  readonly label: string;
+  readonly config: PriorShape & TransformerConfig & Required<PriorOptions>;
+  /** Tokens per image h·w·c. */
+  readonly seqLen: number;
+  readonly conditional: boolean;
+  /** Names of the extra options generate() takes. */
+  readonly extraOptions: readonly (keyof X & string)[];
+  /**
+   * Whether generated tokens can sit anywhere among known ones with context from both sides
+   * (inpainting, outpainting); an autoregressive prior only sees what comes before.
+   */
+  readonly editsAnywhere: boolean;
+  /** Extras for editing (inpaint/outpaint) given the caller's, e.g. MaskGIT's 12 steps from step 2. */
+  editDefaults(o: Partial<X>): Partial<X>;
+  generate(o?: PriorGenerateOptions & X): Tensor;
+  loss(tokens: Tensor, classes: Tensor | null, generator?: Generator): Tensor;
+}
+
+/**
+ * Refuses options a prior does not take (only keys whose value is not undefined count):
+ * "inpaint: 'cache' does not apply to a MaskGIT prior (it takes: steps, …)".
+ */
+export function rejectOptions(o: object, allowed: readonly string[], who: string, label: string): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined || allowed.includes(k)) continue;
+    throw new Error(`${who}: option '${k}' does not apply to ${/^[aeiou]/i.test(label) ? 'an' : 'a'} ${label} prior (it takes: ${allowed.join(', ')})`);
+  }
+}
+
+/**
+ * The shared part of generate(): validates sampling options, classes, batch and the editing pair
+ * (known, mask). Returns the class list, the batch size and the mask (true = generate), all checked.
+ */
+export function resolveGenerate(
+  o: PriorGenerateOptions,
+  p: { seqLen: number; codebookSize: number; conditional: boolean; classDropout: number },
+  who: string,
+): { classes: readonly (number | null)[]; b: number; guided: boolean; cfg: number; known: Tensor | null; mask: Tensor | null } {
+  checkSamplingOptions(o);
+  const n = p.seqLen;
+  const bGiven = o.classes?.length ?? o.known?.size(0) ?? o.batch ?? 1;
+  if (o.batch !== undefined) checkInt(o.batch, `${who}: batch`, { min: 1 });
+  const classes = o.classes ?? Array.from({ length: bGiven }, () => null);
+  const b = classes.length;
+  if (b === 0) throw new Error(`${who}: nothing to generate (0 images)`);
+  if (o.batch !== undefined && o.batch !== b) throw new Error(`${who}: batch ${o.batch} ≠ ${b} classes given`);
+  // Any cfg (even 1) runs the doubled batch, so cfg 1 is checkably the same as no guidance.
+  const guided = o.cfg !== undefined;
+  const cfg = o.cfg ?? 1;
+  if (guided) checkNumber(o.cfg, `${who}: cfg`, { min: 0 });
+  if (guided && !p.conditional) throw new Error(`${who}: classifier-free guidance needs a class-conditional model`);
+  if (cfg !== 1 && p.classDropout === 0) throw new Error(`${who}: classifier-free guidance needs a model trained with class dropout (classDropout > 0)`);
+  if (o.mask && !o.known) throw new Error(`${who}: a mask needs the known tokens it applies to`);
+  let known: Tensor | null = null;
+  let mask: Tensor | null = null;
+  if (o.known) {
+    const s = o.known.shape;
+    if (s.length !== 2 || s[0] !== b || s[1] !== n || o.known.dtype !== 'int64') {
+      throw new Error(`${who}: known tokens must be int64 [${b}, ${n}], got ${o.known.dtype} [${s.join(', ')}]`);
+    }
+    known = o.known;
+    mask = o.mask ?? null;
+    if (mask) {
+      const m = mask.shape;
+      if (m.length !== 2 || m[0] !== b || m[1] !== n || mask.dtype !== 'bool')
+        throw new Error(`${who}: mask must be bool [${b}, ${n}], got ${mask.dtype} [${m.join(', ')}]`);
+    }
+    const bad = T.tidy(() => {
+      const out = known!.lt(0).logicalOr(known!.ge(p.codebookSize));
+      return (mask ? out.logicalAnd(mask.logicalNot()) : out).any().item();
+    });
+    if (bad) throw new Error(`${who}: known tokens must be codes in [0, ${p.codebookSize})`);
+  }
+  return { classes, b, guided, cfg, known, mask };
 }
 
 /**

@@ -1,4 +1,4 @@
-// MaskGIT (REFERENCE §6): a bidirectional transformer that predicts masked tokens, decoded in a few
+// MaskGIT (Chang et al., 2022): a bidirectional transformer that predicts masked tokens, decoded in a few
 // parallel steps — sample every masked token, keep the confident ones, re-mask the rest.
 //
 // Ids: codes [0, K), [MASK] = K, classes [K + 1, K + 1 + C), null class K + 1 + C (unconditional
@@ -13,8 +13,20 @@ import * as T from '../torch/index.js';
 import type { Tensor, Generator } from '../torch/index.js';
 import { Module, Embedding, Linear, init } from '../nn/index.js';
 import { Transformer, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
-import { guide, filterLogits, sampleCategorical, gumbel, maskRatio, checkSamplingOptions, checkSchedule, type MaskSchedule, type SamplingOptions } from './sampling.js';
-import { classIds, resolvePriorOptions, trainingPrefix, type PriorOptions, type PriorShape } from './common.js';
+import { guide, filterLogits, sampleCategorical, gumbel, maskRatio, checkSchedule, MASK_SCHEDULES, type MaskSchedule } from './sampling.js';
+import {
+  classIds,
+  rejectOptions,
+  resolveGenerate,
+  resolvePriorOptions,
+  trainingPrefix,
+  SHARED_GENERATE_KEYS,
+  type Prior,
+  type PriorGenerateOptions,
+  type PriorOptions,
+  type PriorShape,
+} from './common.js';
+import { checkEnum, checkInt, checkNumber, checkPositiveInt } from '../io/validate.js';
 
 export interface MaskGITConfig extends TransformerConfig, PriorShape, PriorOptions {
   /** Label smoothing of the masked-token cross-entropy (default 0.1). */
@@ -23,12 +35,8 @@ export interface MaskGITConfig extends TransformerConfig, PriorShape, PriorOptio
   trainSchedule?: MaskSchedule;
 }
 
-export interface MaskGITDecodeOptions extends SamplingOptions {
-  /** One class id (or null) per image. */
-  classes?: readonly (number | null)[];
-  batch?: number;
-  /** Start tokens [B, N]: codes where known, `maskId` where to generate (default: all masked). */
-  tokens?: Tensor;
+/** MaskGIT's own generate() options. */
+export interface MaskGITExtras {
   /** Total steps T (default 8). */
   steps?: number;
   /** First step s to run (editing/inpainting starts later, e.g. 2 of 12; default 0). */
@@ -36,15 +44,18 @@ export interface MaskGITDecodeOptions extends SamplingOptions {
   schedule?: MaskSchedule;
   /** τ: Gumbel noise on the confidences, scaled by τ(1 − r) each step (default 4.5). */
   choiceTemperature?: number;
-  /** Classifier-free guidance scale (1 = conditional). */
-  cfg?: number;
-  generator?: Generator;
-  /** Called after each step with the number of still-masked tokens per image. */
-  onStep?: (info: { step: number; masked: number[] }) => void;
 }
 
-export class MaskGIT extends Module {
+export type MaskGITGenerateOptions = PriorGenerateOptions & MaskGITExtras;
+
+const MASKGIT_CONFIG_KEYS = ['labelSmoothing', 'trainSchedule'] as const;
+
+export class MaskGIT extends Module implements Prior<MaskGITExtras> {
   readonly kind = 'maskgit' as const;
+  readonly label = 'MaskGIT';
+  readonly extraOptions = ['steps', 'startStep', 'schedule', 'choiceTemperature'] as const;
+  readonly editsAnywhere = true;
+
   readonly config: Required<Omit<MaskGITConfig, 'mlpRatio' | 'dropout'>> & TransformerConfig;
   /** Positions h·w and tokens N = h·w·c per image. */
   readonly positions: number;
@@ -60,10 +71,10 @@ export class MaskGIT extends Module {
 
   constructor(cfg: MaskGITConfig) {
     super();
-    const { classDropout, positions } = resolvePriorOptions(cfg, 'MaskGIT');
-    const labelSmoothing = cfg.labelSmoothing ?? 0.1;
-    if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new Error(`MaskGIT: labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
-    this.config = { ...cfg, classDropout, labelSmoothing, positions, trainSchedule: checkSchedule(cfg.trainSchedule ?? 'cosine') };
+    const { classDropout, positions } = resolvePriorOptions(cfg, 'MaskGIT', MASKGIT_CONFIG_KEYS);
+    const labelSmoothing = checkNumber(cfg.labelSmoothing ?? 0.1, 'MaskGIT: labelSmoothing', { min: 0, max: 1, exclusiveMax: true });
+    const trainSchedule = checkEnum(cfg.trainSchedule ?? 'cosine', MASK_SCHEDULES, 'MaskGIT: trainSchedule');
+    this.config = { ...cfg, classDropout, labelSmoothing, positions, trainSchedule };
     const [h, w] = cfg.grid;
     const c = cfg.tokensPerPosition;
     const k = cfg.codebookSize;
@@ -87,6 +98,12 @@ export class MaskGIT extends Module {
       if (this.chanEmb) init.normal_(this.chanEmb, 0, 0.02);
       if (positions === 'learned') init.normal_(this.posEmb, 0, 0.02);
     });
+  }
+
+  /** MaskGIT's editing recipe: 12 steps, starting at step 2 (the paper's setting; earlier when fewer steps). */
+  editDefaults(o: Partial<MaskGITExtras>): Partial<MaskGITExtras> {
+    const steps = o.steps ?? 12;
+    return { steps, startStep: o.startStep ?? Math.max(0, Math.min(2, steps - 1)) };
   }
 
   get conditional(): boolean {
@@ -122,7 +139,9 @@ export class MaskGIT extends Module {
     const r = T.rand([b], generator ?? null).toArray();
     const counts = r.map((v) => Math.max(1, Math.ceil(maskRatio(this.config.trainSchedule, v, n) * n)));
     // A random order per row; the first `count` positions in it are masked.
-    const rank = T.rand([b, n], generator ?? null).argsort(-1).argsort(-1);
+    const rank = T.rand([b, n], generator ?? null)
+      .argsort(-1)
+      .argsort(-1);
     return rank.lt(T.tensor(counts, { dtype: 'int64' }).unsqueeze(1));
   }
 
@@ -132,7 +151,12 @@ export class MaskGIT extends Module {
     const mask = this.sampleTrainingMask(b, generator);
     const input = T.where(mask, T.full([b, this.seqLen], this.maskId, { dtype: 'int64' }), tokens);
     const c = this.config;
-    const prefix = trainingPrefix(b, classes, { numClasses: c.numClasses, offset: c.codebookSize + 1, nullId: this.nullId, classDropout: c.classDropout, training: this.training }, generator);
+    const prefix = trainingPrefix(
+      b,
+      classes,
+      { numClasses: c.numClasses, offset: c.codebookSize + 1, nullId: this.nullId, classDropout: c.classDropout, training: this.training },
+      generator,
+    );
     const logits = this.forward(input, prefix);
     const k = this.config.codebookSize;
     const ce = T.crossEntropy(logits.reshape([-1, k]), tokens.reshape([-1]), null, 'none', -100, this.config.labelSmoothing);
@@ -140,38 +164,23 @@ export class MaskGIT extends Module {
     return ce.mul(m).sum().div(m.sum());
   }
 
-
   /**
-   * Iterative parallel decoding (REFERENCE §6). Every masked token of `tokens` is filled; known
-   * tokens are never changed. Returns [B, N] codes.
+   * Iterative parallel decoding (MaskGIT paper §3.2). Every token to generate (all, or where `mask` is true
+   * among `known` tokens) is filled; known tokens are never changed. Returns [B, N] codes.
    */
-  generate(o: MaskGITDecodeOptions = {}): Tensor {
-    checkSamplingOptions(o);
-    const steps = o.steps ?? 8;
-    const start = o.startStep ?? 0;
-    if (!Number.isInteger(steps) || steps < 1) throw new Error(`MaskGIT: steps must be a positive integer, got ${steps}`);
-    if (!Number.isInteger(start) || start < 0 || start >= steps) throw new Error(`MaskGIT: startStep must be in [0, ${steps - 1}], got ${start}`);
+  generate(o: MaskGITGenerateOptions = {}): Tensor {
+    rejectOptions(o, [...SHARED_GENERATE_KEYS, ...this.extraOptions], 'MaskGIT.generate', this.label);
+    const c = this.config;
+    const { classes, b, guided, cfg, known, mask } = resolveGenerate(
+      o,
+      { seqLen: this.seqLen, codebookSize: c.codebookSize, conditional: this.conditional, classDropout: c.classDropout },
+      'MaskGIT.generate',
+    );
+    const steps = checkPositiveInt(o.steps ?? 8, 'MaskGIT: steps');
+    const start = checkInt(o.startStep ?? 0, 'MaskGIT: startStep', { min: 0, max: steps - 1 });
     const schedule = checkSchedule(o.schedule ?? 'cosine');
-    const tau = o.choiceTemperature ?? 4.5;
-    const classes = o.classes ?? Array.from({ length: o.tokens?.size(0) ?? o.batch ?? 1 }, () => null);
-    const b = classes.length;
+    const tau = checkNumber(o.choiceTemperature ?? 4.5, 'MaskGIT: choiceTemperature', { min: 0 });
     const n = this.seqLen;
-    const k = this.config.codebookSize;
-    // Any cfg (even 1) runs the doubled batch, so cfg 1 is checkably the same as no guidance.
-    const cfg = o.cfg ?? 1;
-    const guided = o.cfg !== undefined;
-    if (guided && !this.conditional) throw new Error('MaskGIT: classifier-free guidance needs a class-conditional model');
-    if (cfg !== 1 && this.config.classDropout === 0) {
-      throw new Error('MaskGIT: classifier-free guidance needs a class-conditional model trained with class dropout (classDropout > 0)');
-    }
-    if (o.tokens) {
-      const s = o.tokens.shape;
-      if (s.length !== 2 || s[0] !== b || s[1] !== n || o.tokens.dtype !== 'int64') {
-        throw new Error(`MaskGIT.generate: tokens must be int64 [${b}, ${n}], got ${o.tokens.dtype} [${s.join(', ')}]`);
-      }
-      const bad = T.tidy(() => o.tokens!.lt(0).logicalOr(o.tokens!.gt(k)).any().item());
-      if (bad) throw new Error(`MaskGIT.generate: tokens must be codes in [0, ${k}) or the mask id ${k}`);
-    }
     const wasTraining = this.training;
     this.eval();
     try {
@@ -179,7 +188,11 @@ export class MaskGIT extends Module {
         T.tidy(() => {
           let prefix = this.prefixIds(classes);
           if (guided) prefix = T.cat([prefix, T.full([b], this.nullId, { dtype: 'int64' })]);
-          let cur = o.tokens ? o.tokens.clone() : T.full([b, n], this.maskId, { dtype: 'int64' });
+          let cur = !known
+            ? T.full([b, n], this.maskId, { dtype: 'int64' })
+            : mask
+              ? T.where(mask, this.maskId, known)
+              : T.full([b, n], this.maskId, { dtype: 'int64' });
           const n0 = cur.eq(this.maskId).sum([1]).toArray(); // masked at the start, per image
           for (let s = start; s < steps; s++) {
             const next = T.tidy(() => {
@@ -204,7 +217,7 @@ export class MaskGIT extends Module {
             });
             cur.dispose();
             cur = next.tokens;
-            o.onStep?.({ step: s, masked: T.tidy(() => cur.eq(this.maskId).sum([1]).toArray()) });
+            o.onStep?.({ step: s, steps, masked: T.tidy(() => cur.eq(this.maskId).sum([1]).toArray()) });
             if (next.done) break;
           }
           return cur;

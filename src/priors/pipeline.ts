@@ -1,17 +1,45 @@
-// A prior and its tokenizer as one usable generator: class names, sampling to images,
-// inpainting and outpainting — saved together as one model file (kind "prior"), so
-// `tessera sample --model P` needs nothing else.
+// A prior and its tokenizer as one usable generator: class names, sampling to images (in bounded
+// batches), inpainting and outpainting — saved together as one model file (kind "prior"), so
+// `tessera sample --model P` needs nothing else. The file may also carry recommended sampling
+// settings (config.sampling), applied to every option a caller leaves unset.
+import { readFileSync } from 'node:fs';
 import * as T from '../torch/index.js';
-import type { Tensor, Generator } from '../torch/index.js';
-import { StateDictError } from '../nn/index.js';
-import { saveModelFile, loadModelFile } from '../io/index.js';
+import type { Tensor } from '../torch/index.js';
+import type { Module } from '../nn/index.js';
+import { saveModelFile, buildFromModelFile, writeFileAtomic, MODEL_KEYS } from '../io/index.js';
+import { ConfigError, checkEnum, checkInt, checkNumber, checkPositiveInt, checkString, isObject, rejectUnknownKeys } from '../io/validate.js';
+import { resolveClass } from '../data/classes.js';
+import { checkLimit } from '../data/limits.js';
 import { createTokenizer, type Tokenizer, type TokenizerKind } from '../tokenizers/index.js';
-import { ARPrior, type ARPriorConfig, type ARSampleOptions } from './autoregressive.js';
-import { MaskGIT, type MaskGITConfig, type MaskGITDecodeOptions } from './maskgit.js';
-import { flattenTokens, unflattenTokens } from './common.js';
+import { ARPrior, type ARExtras, type ARPriorConfig } from './autoregressive.js';
+import { MaskGIT, type MaskGITConfig, type MaskGITExtras } from './maskgit.js';
+import { MASK_SCHEDULES } from './sampling.js';
+import { flattenTokens, rejectOptions, unflattenTokens, SHARED_GENERATE_KEYS, type Prior, type PriorGenerateOptions } from './common.js';
 
-export type PriorArch = 'ar' | 'maskgit';
+/** The prior architectures a model file can hold, by config.arch. A new prior registers here. */
+export const PRIOR_ARCHS = {
+  ar: (cfg: object): ARPrior => new ARPrior(cfg as ARPriorConfig),
+  maskgit: (cfg: object): MaskGIT => new MaskGIT(cfg as MaskGITConfig),
+} as const;
+export type PriorArch = keyof typeof PRIOR_ARCHS;
+export type AnyPrior = ReturnType<(typeof PRIOR_ARCHS)[PriorArch]>;
 export const PRIOR_KIND = 'prior';
+
+/**
+ * Recommended sampling settings stored with a model (chosen when it was trained or evaluated).
+ * Shared keys for every prior, plus the prior's own extras (MaskGIT: steps, schedule, choiceTemperature).
+ */
+export interface SamplingDefaults {
+  cfg?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  steps?: number;
+  schedule?: MaskGITExtras['schedule'];
+  choiceTemperature?: number;
+  /** Where the settings come from, e.g. the evaluation that chose them. */
+  note?: string;
+}
 
 export interface PriorModelConfig {
   arch: PriorArch;
@@ -23,38 +51,54 @@ export interface PriorModelConfig {
   classNames: string[];
   /** Dataset spec it was trained on, for reference. */
   data?: string;
+  /** Recommended sampling settings (see SamplingDefaults). */
+  sampling?: SamplingDefaults;
 }
 
-/** Options shared by sampling calls, for either architecture. */
-export interface GenerateOptions {
+const CONFIG_KEYS = ['arch', 'prior', 'tokenizer', 'imageSize', 'classNames', 'data', 'sampling'] as const;
+const SHARED_DEFAULT_KEYS = ['cfg', 'temperature', 'topK', 'topP'] as const;
+
+/**
+ * Options of PriorModel's sampling calls: the shared prior options (classes may be names), plus
+ * every prior's extras — an extra the model's prior does not take is an error, never ignored.
+ */
+export interface GenerateOptions extends Omit<PriorGenerateOptions, 'classes'>, ARExtras, MaskGITExtras {
   /** Class per image: an id, a class name, or null (unconditional / null class). */
   classes?: readonly (number | string | null)[];
-  batch?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  cfg?: number;
-  generator?: Generator;
-  /** MaskGIT: decoding steps (default 8). */
-  steps?: number;
-  /** MaskGIT: mask schedule. */
-  schedule?: MaskGITDecodeOptions['schedule'];
-  /** MaskGIT: Gumbel temperature on the confidences (default 4.5). */
-  choiceTemperature?: number;
-  /** AR: use the key/value cache (default true). */
-  cache?: boolean;
+  /** Fill options left unset from the model file's recommended settings (default true). */
+  defaults?: boolean;
+}
+
+/** Options of inpaint/outpaint: one class for the new content, blending, and the prior's extras. */
+export type EditOptions = Omit<GenerateOptions, 'classes' | 'batch' | 'known' | 'mask' | 'defaults'> & {
+  /** Class to steer the new content toward (default: the null class). */
+  class?: number | string | null;
+  /** Pixels over which the result is blended into the original (default max(1, round(f / 2))). */
+  band?: number;
+};
+export type InpaintOptions = EditOptions & {
+  /** Tokens the token mask is widened by (default 1). */
+  widen?: number;
+};
+
+/** Resolved sampling settings and which of them came from the model file. */
+export interface SamplingSettings {
+  options: GenerateOptions;
+  /** Keys filled from the model's recommended settings. */
+  fromModel: string[];
 }
 
 export class PriorModel {
   constructor(
     readonly config: PriorModelConfig,
     readonly tokenizer: Tokenizer,
-    readonly prior: ARPrior | MaskGIT,
+    readonly prior: AnyPrior,
   ) {}
 
   static create(config: PriorModelConfig, tokenizer?: Tokenizer): PriorModel {
+    checkModelConfig(config);
     const tok = tokenizer ?? (createTokenizer(config.tokenizer.kind, config.tokenizer.config as never) as Tokenizer);
-    const prior = config.arch === 'ar' ? new ARPrior(config.prior as ARPriorConfig) : new MaskGIT(config.prior as MaskGITConfig);
+    const prior = PRIOR_ARCHS[config.arch](config.prior);
     const p = prior.config;
     if (p.codebookSize !== tok.codebookSize) throw new Error(`prior codebookSize ${p.codebookSize} ≠ tokenizer's ${tok.codebookSize}`);
     if (p.tokensPerPosition !== tok.tokensPerPosition) throw new Error(`prior tokensPerPosition ${p.tokensPerPosition} ≠ tokenizer's ${tok.tokensPerPosition}`);
@@ -63,6 +107,7 @@ export class PriorModel {
       throw new Error(`prior grid ${p.grid.join('×')} × downsampling ${tok.downsample} ≠ image size ${H}×${W}`);
     }
     if (config.classNames.length !== p.numClasses) throw new Error(`${config.classNames.length} class names for ${p.numClasses} classes`);
+    if (config.sampling !== undefined) checkSamplingDefaults(config.sampling, prior, 'sampling');
     return new PriorModel(config, tok, prior);
   }
 
@@ -75,38 +120,45 @@ export class PriorModel {
   get conditional(): boolean {
     return this.config.classNames.length > 0;
   }
+  /** The model's recommended sampling settings ({} when it has none). */
+  get samplingDefaults(): SamplingDefaults {
+    return this.config.sampling ?? {};
+  }
 
-  /**
-   * A class name or id → id. Unknown names and out-of-range ids are errors listing the valid
-   * classes; names match case-insensitively, ignoring spaces, '&' and '-'.
-   */
+  /** A class name or id → id (src/data/classes.ts: the one resolver). */
   classIndex(c: number | string): number {
-    const names = this.config.classNames;
-    if (names.length === 0) throw new Error('this model is unconditional: it takes no class');
-    const list = names.map((n, i) => `${i} ${n}`).join(', ');
-    if (typeof c === 'number' || /^\d+$/.test(c.trim())) {
-      const id = Number(c);
-      if (!Number.isInteger(id) || id < 0 || id >= names.length) throw new Error(`unknown class ${c}; valid classes: ${list}`);
-      return id;
-    }
-    const norm = (s: string): string => s.toLowerCase().replace(/[\s&_-]+/g, '');
-    const i = names.findIndex((n) => norm(n) === norm(c));
-    if (i < 0) throw new Error(`unknown class '${c}'; valid classes: ${list}`);
-    return i;
+    return resolveClass(this.config.classNames, c);
   }
 
   #classIds(classes: readonly (number | string | null)[]): (number | null)[] {
     return classes.map((c) => (c === null ? null : this.classIndex(c)));
   }
 
-  /** Token sequences [B, N] from the prior. */
-  sampleTokens(o: GenerateOptions = {}): Tensor {
-    const classes = o.classes ? this.#classIds(o.classes) : undefined;
-    if (this.prior instanceof ARPrior) {
-      const ar: ARSampleOptions = { classes, batch: o.batch, temperature: o.temperature, topK: o.topK, topP: o.topP, cfg: o.cfg, generator: o.generator, cache: o.cache };
-      return this.prior.sample(ar);
+  /**
+   * The options a sampling call runs with: the caller's, then the model's recommended settings for
+   * every one left unset (unless `defaults: false`). Options the prior does not take are refused.
+   */
+  samplingSettings(o: GenerateOptions = {}, who = 'sample'): SamplingSettings {
+    const prior: Prior = this.prior;
+    rejectOptions(o, [...SHARED_GENERATE_KEYS, ...prior.extraOptions, 'defaults'], who, prior.label);
+    const options: GenerateOptions = { ...o };
+    const fromModel: string[] = [];
+    if (o.defaults !== false) {
+      for (const [k, v] of Object.entries(this.samplingDefaults)) {
+        if (k === 'note' || v === undefined || (options as Record<string, unknown>)[k] !== undefined) continue;
+        (options as Record<string, unknown>)[k] = v;
+        fromModel.push(k);
+      }
     }
-    return this.prior.generate({ ...maskgitOptions(o), classes, batch: o.batch });
+    delete options.defaults;
+    return { options, fromModel };
+  }
+
+  /** Token sequences [B, N] from the prior, with the model's recommended settings for unset options. */
+  sampleTokens(o: GenerateOptions = {}): Tensor {
+    const { options } = this.samplingSettings(o);
+    const { classes, ...rest } = options;
+    return this.prior.generate({ ...rest, classes: classes ? this.#classIds(classes) : undefined });
   }
 
   /** Token sequences [B, N] → images [B, C, H, W] in [-1, 1]. */
@@ -114,25 +166,71 @@ export class PriorModel {
     return T.noGrad(() => T.tidy(() => this.tokenizer.decode(unflattenTokens(seq, this.prior.config)).clamp(-1, 1)));
   }
 
-  /** Sampled images [B, C, H, W] in [-1, 1]. */
+  /** Sampled images [B, C, H, W] in [-1, 1], all in one batch (see sampleBatches for many images). */
   sample(o: GenerateOptions = {}): Tensor {
     return T.tidy(() => this.decode(this.sampleTokens(o)));
   }
 
-  #requireMaskGIT(what: string): MaskGIT {
-    if (!(this.prior instanceof MaskGIT)) throw new Error(`${what} needs a MaskGIT prior; this model is autoregressive (it can only sample)`);
-    return this.prior;
+  /**
+   * Samples `classes.length` (or `batch`) images `batchSize` at a time, so memory does not grow with
+   * the count: yields { start, images [b, C, H, W] } in order; each batch is disposed when the
+   * consumer asks for the next. One generator runs through all batches, so a seed, a count and a
+   * batch size give the same images every time.
+   */
+  *sampleBatches(o: GenerateOptions, batchSize: number): Generator<{ start: number; images: Tensor }> {
+    checkPositiveInt(batchSize, 'sampleBatches: batchSize');
+    const { options } = this.samplingSettings(o);
+    if (options.known || options.mask) throw new Error('sampleBatches: editing (known, mask) works on one batch: use sampleTokens');
+    const total = options.classes?.length ?? options.batch ?? 1;
+    checkPositiveInt(total, 'sampleBatches: number of images');
+    const classes = options.classes ? this.#classIds(options.classes) : null;
+    for (let start = 0; start < total; start += batchSize) {
+      const b = Math.min(batchSize, total - start);
+      const images = T.tidy(() =>
+        this.decode(
+          this.prior.generate({ ...options, defaults: undefined, classes: classes ? classes.slice(start, start + b) : undefined, batch: b } as never),
+        ).keep(),
+      );
+      try {
+        yield { start, images };
+      } finally {
+        images.dispose();
+      }
+    }
+  }
+
+  /** The prior, when it can generate tokens among known ones on all sides (inpaint, outpaint). */
+  #editingPrior(what: string): Prior {
+    const prior: Prior = this.prior;
+    if (!prior.editsAnywhere)
+      throw new Error(`${what} needs a prior that sees the whole image, such as MaskGIT; this model is ${prior.label} (it can only sample)`);
+    return prior;
+  }
+
+  /** Shared checks of an edit call; returns the generate() options and the class id. */
+  #editOptions(o: EditOptions, who: string, own: readonly string[]): { gen: PriorGenerateOptions; cls: number | null } {
+    const prior = this.#editingPrior(who === 'inpaint' ? 'inpainting' : 'outpainting');
+    const shared = SHARED_GENERATE_KEYS.filter((k) => !['classes', 'batch', 'known', 'mask'].includes(k));
+    rejectOptions(o, [...shared, ...prior.extraOptions, 'class', 'band', ...own], who, prior.label);
+    if (o.band !== undefined) checkInt(o.band, `${who}: band`, { min: 0 });
+    const { class: c, band: _band, widen: _widen, ...rest } = o as InpaintOptions;
+    const gen: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) gen[k] = v;
+    Object.assign(gen, prior.editDefaults(gen));
+    const cls = c === undefined || c === null ? null : this.classIndex(c);
+    return { gen: gen as PriorGenerateOptions, cls };
   }
 
   /**
    * Regenerates the masked part of an image. image [1, C, H, W] at the model's image size; mask
    * [H, W] (nonzero = regenerate). The token mask covers every token touching the mask, widened by
-   * `widen` tokens; decoding starts at `startStep` of `steps` (MaskGIT's editing recipe, 2 of 12);
-   * the result is pasted over the original through the mask blurred over `band` pixels, so pixels
-   * farther than `band` from the mask are the input's exactly.
+   * `widen` tokens; decoding uses the prior's editing defaults (MaskGIT: from step 2 of 12, the
+   * paper's editing recipe); the result is pasted over the original through the mask blurred over
+   * `band` pixels, so pixels farther than `band` from the mask are the input's exactly.
    */
-  inpaint(image: Tensor, mask: Tensor, o: GenerateOptions & { startStep?: number; widen?: number; band?: number; class?: number | string | null } = {}): { image: Tensor; tokenMask: Tensor } {
-    const prior = this.#requireMaskGIT('inpainting');
+  inpaint(image: Tensor, mask: Tensor, o: InpaintOptions = {}): { image: Tensor; tokenMask: Tensor } {
+    const { gen, cls } = this.#editOptions(o, 'inpaint', ['widen']);
+    if (o.widen !== undefined) checkInt(o.widen, 'inpaint: widen', { min: 0 });
     const [H, W] = this.config.imageSize;
     const f = this.tokenizer.downsample;
     checkImage(image, H, W, 'inpaint');
@@ -142,21 +240,23 @@ export class PriorModel {
     const pix = T.tidy(() => mask.ne(0).to('float32'));
     try {
       if (T.tidy(() => pix.sum().item()) === 0) throw new Error('inpaint: the mask is empty: nothing to regenerate');
-      return T.tidy(() => {
-        const tokenMask = tokenMaskFromPixels(pix, f, o.widen ?? 1);
-        const steps = o.steps ?? 12;
-        const start = o.startStep ?? Math.min(2, steps - 1);
-        const known = flattenTokens(this.tokenizer.encode(image));
-        const c = prior.config.tokensPerPosition;
-        let m = tokenMask.reshape([1, -1]);
-        if (c > 1) m = m.unsqueeze(-1).expand([1, m.size(1), c]).reshape([1, -1]);
-        const tokens = T.where(m, prior.maskId, known);
-        const cls = o.class === undefined || o.class === null ? null : this.classIndex(o.class);
-        const out = prior.generate({ ...maskgitOptions(o), tokens, classes: [cls], steps, startStep: start });
-        const decoded = this.decode(out);
-        const soft = softMask(pix, o.band ?? Math.max(1, Math.round(f / 2)));
-        return { image: blend(image, decoded, soft), tokenMask };
-      });
+      return T.noGrad(() =>
+        T.tidy(() => {
+          const tokenMask = tokenMaskFromPixels(pix, f, o.widen ?? 1);
+          const known = flattenTokens(this.tokenizer.encode(image));
+          const c = this.prior.config.tokensPerPosition;
+          let m = tokenMask.reshape([1, -1]);
+          if (c > 1)
+            m = m
+              .unsqueeze(-1)
+              .expand([1, m.size(1), c])
+              .reshape([1, -1]);
+          const out = this.prior.generate({ ...gen, known, mask: m, classes: [cls] });
+          const decoded = this.decode(out);
+          const soft = softMask(pix, o.band ?? Math.max(1, Math.round(f / 2)));
+          return { image: blend(image, decoded, soft), tokenMask };
+        }),
+      );
     } finally {
       pix.dispose();
     }
@@ -164,14 +264,15 @@ export class PriorModel {
 
   /**
    * Extends an image by whole tokens on each side: pad = [top, right, bottom, left] in tokens. The
-   * new area is generated window by window (windows of the prior's grid, each chosen to hold as
-   * many known tokens as possible), then decoded whole; the original pixels are pasted back.
+   * new area is generated window by window (planOutpaint: windows of the prior's grid, each chosen
+   * to hold as many known tokens as possible), then decoded whole; the original pixels are pasted back.
+   * The padding per side and the output size are checked against limits.ts first.
    */
-  outpaint(image: Tensor, pad: [number, number, number, number], o: GenerateOptions & { class?: number | string | null; band?: number } = {}): Tensor {
-    const prior = this.#requireMaskGIT('outpainting');
+  outpaint(image: Tensor, pad: [number, number, number, number], o: EditOptions = {}): Tensor {
+    const { gen, cls } = this.#editOptions(o, 'outpaint', []);
     const f = this.tokenizer.downsample;
-    const [gh, gw] = prior.config.grid;
-    if (pad.some((p) => !Number.isInteger(p) || p < 0) || pad.every((p) => p === 0)) {
+    const [gh, gw] = this.prior.config.grid;
+    if (pad.length !== 4 || pad.some((p) => !Number.isInteger(p) || p < 0) || pad.every((p) => p === 0)) {
       throw new Error(`outpaint: padding must be whole tokens ≥ 0 with at least one > 0, got ${pad.join(',')}`);
     }
     const s = image.shape;
@@ -179,38 +280,43 @@ export class PriorModel {
     const [H, W] = [s[2]!, s[3]!];
     if (H % f || W % f) throw new Error(`outpaint: image size ${H}×${W} must be a multiple of ${f} pixels`);
     const [top, right, bottom, left] = pad;
+    ['top', 'right', 'bottom', 'left'].forEach((side, i) => checkLimit('outpaintTokens', pad[i]!, `outpainting ${pad[i]} tokens on the ${side}`));
     const ch = H / f + top + bottom;
     const cw = W / f + left + right;
+    checkLimit('pixels', ch * f * cw * f, `the outpainted ${cw * f}×${ch * f} image`);
     if (ch < gh || cw < gw) throw new Error(`outpaint: the extended canvas (${ch}×${cw} tokens) must be at least the model's ${gh}×${gw} tokens`);
-    const c = prior.config.tokensPerPosition;
-    const cls = o.class === undefined || o.class === null ? null : this.classIndex(o.class);
+    const c = this.prior.config.tokensPerPosition;
+    const windows = planOutpaint([ch, cw], [top, left, H / f, W / f], [gh, gw]);
     return T.noGrad(() =>
       T.tidy(() => {
         // Canvas of tokens [ch, cw, c]; -1 = not generated yet.
-        const orig = this.tokenizer.encode(image).reshape([H / f, W / f, c]).toArray();
+        const orig = this.tokenizer
+          .encode(image)
+          .reshape([H / f, W / f, c])
+          .toArray();
         const canvas = new Int32Array(ch * cw * c).fill(-1);
-        for (let y = 0; y < H / f; y++) for (let x = 0; x < W / f; x++) for (let k = 0; k < c; k++) canvas[((y + top) * cw + x + left) * c + k] = orig[(y * (W / f) + x) * c + k]!;
-        const known = (y: number, x: number): boolean => canvas[(y * cw + x) * c]! >= 0;
-        for (;;) {
-          let best: [number, number] | null = null;
-          let bestKnown = -1;
-          for (let y0 = 0; y0 + gh <= ch; y0++) {
-            for (let x0 = 0; x0 + gw <= cw; x0++) {
-              let k = 0;
-              for (let y = y0; y < y0 + gh; y++) for (let x = x0; x < x0 + gw; x++) if (known(y, x)) k++;
-              if (k < gh * gw && k > bestKnown) {
-                bestKnown = k;
-                best = [y0, x0];
+        for (let y = 0; y < H / f; y++)
+          for (let x = 0; x < W / f; x++) for (let k = 0; k < c; k++) canvas[((y + top) * cw + x + left) * c + k] = orig[(y * (W / f) + x) * c + k]!;
+        for (const [y0, x0] of windows) {
+          const known: number[] = [];
+          const gen1: number[] = [];
+          for (let y = y0; y < y0 + gh; y++) {
+            for (let x = x0; x < x0 + gw; x++) {
+              for (let k = 0; k < c; k++) {
+                const v = canvas[(y * cw + x) * c + k]!;
+                known.push(Math.max(v, 0));
+                gen1.push(v < 0 ? 1 : 0);
               }
             }
           }
-          if (!best) break;
-          const [y0, x0] = best;
-          const win: number[] = [];
-          for (let y = y0; y < y0 + gh; y++) for (let x = x0; x < x0 + gw; x++) for (let k = 0; k < c; k++) win.push(known(y, x) ? canvas[(y * cw + x) * c + k]! : prior.maskId);
           const filled = T.tidy(() =>
-            prior
-              .generate({ ...maskgitOptions(o), tokens: T.tensor(win, { dtype: 'int64' }).unsqueeze(0), classes: [cls], steps: o.steps ?? 12 })
+            this.prior
+              .generate({
+                ...gen,
+                known: T.tensor(known, { dtype: 'int64' }).unsqueeze(0),
+                mask: T.tensor(gen1, { dtype: 'int64' }).gt(0).unsqueeze(0),
+                classes: [cls],
+              })
               .toArray(),
           );
           let i = 0;
@@ -239,35 +345,15 @@ export class PriorModel {
   }
 
   static load(path: string): PriorModel {
-    return T.tidy(() => {
-      const file = loadModelFile<PriorModelConfig>(path);
-      if (file.kind !== PRIOR_KIND) throw new Error(`${path} holds a '${file.kind}' model, not a prior (train one with: tessera train prior)`);
-      let model: PriorModel;
-      try {
-        model = PriorModel.create(file.config);
-      } catch (e) {
-        throw new Error(`${path}: bad prior config: ${(e as Error).message}`);
-      }
-      const parts: Record<'prior' | 'tokenizer', Record<string, Tensor>> = { prior: {}, tokenizer: {} };
-      const stray: string[] = [];
-      for (const [k, v] of Object.entries(file.stateDict)) {
-        const dot = k.indexOf('.');
-        const head = k.slice(0, dot);
-        if (dot > 0 && (head === 'prior' || head === 'tokenizer')) parts[head][k.slice(dot + 1)] = v;
-        else stray.push(k);
-      }
-      if (stray.length) throw new Error(`${path}: unexpected tensors outside prior.* and tokenizer.*: ${stray.slice(0, 5).join(', ')}`);
-      try {
-        model.prior.loadStateDict(parts.prior);
-        model.tokenizer.loadStateDict(parts.tokenizer);
-      } catch (e) {
-        if (e instanceof StateDictError) throw new StateDictError(e.result, `prior model ${path}`);
-        throw e;
-      }
-      model.prior.eval();
-      model.tokenizer.eval();
-      return model;
+    // The one model-file loader; the weights are split between the prior (prior.*) and its tokenizer (tokenizer.*).
+    const { model } = buildFromModelFile(path, PRIOR_KIND, (config: PriorModelConfig) => PriorModel.create(config), {
+      what: 'prior',
+      wrongKind: 'not a prior (train one with: tessera train prior)',
+      parts: (m) => ({ prior: m.prior as unknown as Module, tokenizer: m.tokenizer as unknown as Module }),
     });
+    model.prior.eval();
+    model.tokenizer.eval();
+    return model;
   }
 
   dispose(): void {
@@ -276,15 +362,10 @@ export class PriorModel {
   }
 }
 
-/** The MaskGIT decoding options carried by GenerateOptions. */
-function maskgitOptions(o: GenerateOptions): MaskGITDecodeOptions {
-  const { temperature, topK, topP, cfg, generator, steps, schedule, choiceTemperature } = o;
-  return { temperature, topK, topP, cfg, generator, steps, schedule, choiceTemperature };
-}
-
 function checkImage(image: Tensor, H: number, W: number, who: string): void {
   const s = image.shape;
-  if (s.length !== 4 || s[0] !== 1 || s[2] !== H || s[3] !== W) throw new Error(`${who}: expected one image [1, C, ${H}, ${W}] at the model's size, got [${s.join(', ')}]`);
+  if (s.length !== 4 || s[0] !== 1 || s[2] !== H || s[3] !== W)
+    throw new Error(`${who}: expected one image [1, C, ${H}, ${W}] at the model's size, got [${s.join(', ')}]`);
 }
 
 /**
@@ -320,4 +401,112 @@ export function softMask(mask: Tensor, band: number): Tensor {
 function blend(original: Tensor, generated: Tensor, soft: Tensor): Tensor {
   const g = generated.size(1) === original.size(1) ? generated : generated.expand(original.shape);
   return original.mul(soft.neg().add(1)).add(g.mul(soft));
+}
+
+// ------------------------------------------------------------------ config checks
+
+function checkModelConfig(c: PriorModelConfig): void {
+  if (!isObject(c)) throw new ConfigError('prior model config: expected an object');
+  rejectUnknownKeys(c, CONFIG_KEYS, 'prior model config');
+  checkEnum(c.arch, Object.keys(PRIOR_ARCHS) as PriorArch[], 'arch');
+  if (!isObject(c.prior)) throw new ConfigError('prior: expected an object');
+  if (!isObject(c.tokenizer)) throw new ConfigError('tokenizer: expected an object');
+  if (!Array.isArray(c.imageSize) || c.imageSize.length !== 2) throw new ConfigError(`imageSize: expected [H, W], got ${JSON.stringify(c.imageSize)}`);
+  c.imageSize.forEach((v, i) => checkPositiveInt(v, `imageSize[${i}]`));
+  if (!Array.isArray(c.classNames)) throw new ConfigError('classNames: expected a list of names');
+  c.classNames.forEach((n, i) => checkString(n, `classNames[${i}]`, { nonEmpty: true }));
+  if (new Set(c.classNames).size !== c.classNames.length) throw new ConfigError('classNames: a name appears twice');
+  if (c.data !== undefined) checkString(c.data, 'data');
+}
+
+/** Checks recommended sampling settings against what the prior takes. */
+export function checkSamplingDefaults(d: SamplingDefaults, prior: Prior, where: string): void {
+  if (!isObject(d)) throw new ConfigError(`${where}: expected an object`);
+  const own = (prior.extraOptions as readonly string[]).filter((k) => ['steps', 'schedule', 'choiceTemperature'].includes(k));
+  rejectUnknownKeys(d, [...SHARED_DEFAULT_KEYS, ...own, 'note'], `${where} (${prior.label})`);
+  if (d.cfg !== undefined) checkNumber(d.cfg, `${where}.cfg`, { min: 0 });
+  if (d.temperature !== undefined) checkNumber(d.temperature, `${where}.temperature`, { min: 0, exclusiveMin: true });
+  if (d.topK !== undefined) checkInt(d.topK, `${where}.topK`, { min: 0 });
+  if (d.topP !== undefined) checkNumber(d.topP, `${where}.topP`, { min: 0, max: 1, exclusiveMin: true });
+  if (d.steps !== undefined) checkPositiveInt(d.steps, `${where}.steps`);
+  if (d.schedule !== undefined) checkEnum(d.schedule, MASK_SCHEDULES, `${where}.schedule`);
+  if (d.choiceTemperature !== undefined) checkNumber(d.choiceTemperature, `${where}.choiceTemperature`, { min: 0 });
+  if (d.note !== undefined) checkString(d.note, `${where}.note`);
+  if (d.cfg !== undefined && d.cfg !== 1 && (!prior.conditional || prior.config.classDropout === 0)) {
+    throw new ConfigError(`${where}.cfg: guidance needs a class-conditional model trained with class dropout`);
+  }
+}
+
+/**
+ * Stores recommended sampling settings in a prior model file (or removes them: undefined), changing
+ * only its metadata: the safetensors header is rewritten and the tensor bytes after it are copied
+ * unchanged (offsets in the header are relative to the data, so they stay valid).
+ */
+export function writeSamplingDefaults(path: string, sampling: SamplingDefaults | undefined): void {
+  // Validate through the one loader first: the file must be a usable prior.
+  const model = PriorModel.load(path);
+  try {
+    if (sampling !== undefined) checkSamplingDefaults(sampling, model.prior, 'sampling');
+  } finally {
+    model.dispose();
+  }
+  const bytes = readFileSync(path);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as { __metadata__: Record<string, string> };
+  const config = JSON.parse(header.__metadata__[MODEL_KEYS.config]!) as PriorModelConfig;
+  if (sampling === undefined) delete config.sampling;
+  else config.sampling = sampling;
+  header.__metadata__[MODEL_KEYS.config] = JSON.stringify(config);
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned, as writers do
+  const head = Buffer.from(json, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(head.length));
+  writeFileAtomic(path, len, head, bytes.subarray(8 + n));
+}
+
+// ------------------------------------------------------------------ outpainting plan
+
+/**
+ * The windows outpainting generates, in order (a pure function of the sizes). canvas [ch, cw] in
+ * tokens; the original sits at [top, left] with size [h, w]; windows are the prior's grid [gh, gw].
+ * Each step picks, among windows that still hold an unknown token, the one with the most known
+ * tokens (first in raster order on ties); all its unknown tokens then become known. Returns the
+ * windows' top-left corners [y0, x0].
+ */
+export function planOutpaint(canvas: [number, number], original: [number, number, number, number], window: [number, number]): [number, number][] {
+  const [ch, cw] = canvas;
+  const [top, left, h, w] = original;
+  const [gh, gw] = window;
+  if (ch < gh || cw < gw) throw new Error(`planOutpaint: the canvas ${ch}×${cw} is smaller than the window ${gh}×${gw}`);
+  if (top < 0 || left < 0 || top + h > ch || left + w > cw) throw new Error('planOutpaint: the original does not fit on the canvas');
+  const known = new Uint8Array(ch * cw);
+  for (let y = top; y < top + h; y++) known.fill(1, y * cw + left, y * cw + left + w);
+  const full = gh * gw;
+  const plan: [number, number][] = [];
+  // Summed-area table of `known`, rebuilt after each window: O(canvas) per window.
+  const sat = new Int32Array((ch + 1) * (cw + 1));
+  for (;;) {
+    for (let y = 0; y < ch; y++) {
+      let row = 0;
+      for (let x = 0; x < cw; x++) {
+        row += known[y * cw + x]!;
+        sat[(y + 1) * (cw + 1) + x + 1] = sat[y * (cw + 1) + x + 1]! + row;
+      }
+    }
+    let best: [number, number] | null = null;
+    let bestKnown = -1;
+    for (let y0 = 0; y0 + gh <= ch; y0++) {
+      for (let x0 = 0; x0 + gw <= cw; x0++) {
+        const k = sat[(y0 + gh) * (cw + 1) + x0 + gw]! - sat[y0 * (cw + 1) + x0 + gw]! - sat[(y0 + gh) * (cw + 1) + x0]! + sat[y0 * (cw + 1) + x0]!;
+        if (k < full && k > bestKnown) {
+          bestKnown = k;
+          best = [y0, x0];
+        }
+      }
+    }
+    if (!best) return plan;
+    plan.push(best);
+    for (let y = best[0]; y < best[0] + gh; y++) known.fill(1, y * cw + best[1], y * cw + best[1] + gw);
+  }
 }

@@ -2,6 +2,7 @@
 // top-p filtering, seeded categorical draws, Gumbel noise and MaskGIT's mask schedules.
 import * as T from '../torch/index.js';
 import type { Tensor, Generator } from '../torch/index.js';
+import { checkInt, checkNumber } from '../io/validate.js';
 
 export interface SamplingOptions {
   /** Divides the logits (default 1). Lower is more conservative. */
@@ -13,9 +14,9 @@ export interface SamplingOptions {
 }
 
 export function checkSamplingOptions(o: SamplingOptions): void {
-  if (o.temperature !== undefined && !(o.temperature > 0)) throw new Error(`temperature must be > 0, got ${o.temperature}`);
-  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) throw new Error(`top-k must be a non-negative integer, got ${o.topK}`);
-  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new Error(`top-p must be in (0, 1], got ${o.topP}`);
+  if (o.temperature !== undefined) checkNumber(o.temperature, 'temperature', { min: 0, exclusiveMin: true });
+  if (o.topK !== undefined) checkInt(o.topK, 'top-k', { min: 0 });
+  if (o.topP !== undefined) checkNumber(o.topP, 'top-p', { min: 0, max: 1, exclusiveMin: true });
 }
 
 /**
@@ -64,7 +65,7 @@ export const MASK_SCHEDULES = ['cosine', 'linear', 'square', 'cubic', 'log', 'ex
 export type MaskSchedule = (typeof MASK_SCHEDULES)[number];
 
 /**
- * Share of tokens still masked at progress r ∈ (0, 1] (REFERENCE §6), clipped to [1e-6, 1].
+ * Share of tokens still masked at progress r ∈ (0, 1] (MaskGIT paper §3.3), clipped to [1e-6, 1].
  * `n` is the number of tokens (used by log and exp).
  */
 export function maskRatio(schedule: MaskSchedule, r: number, n: number): number {

@@ -6,6 +6,7 @@ import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { scaledDotProductAttention } from '../torch/functional.js';
 import { Module, Linear, LayerNorm, Dropout, ModuleList, init } from '../nn/index.js';
+import { ConfigError, checkNumber, checkPositiveInt } from '../io/validate.js';
 
 export interface TransformerConfig {
   /** Width of the residual stream. */
@@ -18,13 +19,14 @@ export interface TransformerConfig {
   dropout?: number;
 }
 
+export const TRANSFORMER_KEYS = ['dim', 'depth', 'heads', 'mlpRatio', 'dropout'] as const;
+
+/** Checks the transformer's fields (the caller rejects unknown keys of the config they sit in). */
 export function checkTransformerConfig(c: TransformerConfig, who: string): void {
-  for (const k of ['dim', 'depth', 'heads'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`${who}: ${k} must be a positive integer, got ${JSON.stringify(c[k])}`);
-  }
-  if (c.dim % c.heads !== 0) throw new Error(`${who}: dim (${c.dim}) must be divisible by heads (${c.heads})`);
-  if (c.mlpRatio !== undefined && !(c.mlpRatio > 0)) throw new Error(`${who}: mlpRatio must be > 0`);
-  if (c.dropout !== undefined && !(c.dropout >= 0 && c.dropout < 1)) throw new Error(`${who}: dropout must be in [0, 1)`);
+  for (const k of ['dim', 'depth', 'heads'] as const) checkPositiveInt(c[k], `${who}: ${k}`);
+  if (c.dim % c.heads !== 0) throw new ConfigError(`${who}: dim (${c.dim}) must be divisible by heads (${c.heads})`);
+  if (c.mlpRatio !== undefined) checkNumber(c.mlpRatio, `${who}: mlpRatio`, { min: 0, exclusiveMin: true });
+  if (c.dropout !== undefined) checkNumber(c.dropout, `${who}: dropout`, { min: 0, max: 1, exclusiveMax: true });
 }
 
 /**
@@ -73,11 +75,7 @@ export class SelfAttention extends Module {
     const [b, l] = [x.size(0), x.size(1)];
     const hd = this.dim / this.heads;
     // [B, L, 3D] → three [B, H, L, hd]
-    const [q, k, v] = this.qkv
-      .forward(x)
-      .view([b, l, 3, this.heads, hd])
-      .permute([2, 0, 3, 1, 4])
-      .unbind(0) as [Tensor, Tensor, Tensor];
+    const [q, k, v] = this.qkv.forward(x).view([b, l, 3, this.heads, hd]).permute([2, 0, 3, 1, 4]).unbind(0) as [Tensor, Tensor, Tensor];
     let keys = k;
     let values = v;
     if (cache) {

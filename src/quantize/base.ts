@@ -5,6 +5,7 @@
 import * as T from '../torch/index.js';
 import { Tensor, noGrad, tidy } from '../torch/index.js';
 import { Module, Linear } from '../nn/index.js';
+import { checkBoolean, checkNumber, checkPositiveInt } from '../io/validate.js';
 import type { CodebookStats, QuantizeResult, Quantizer } from './types.js';
 import { toRows, fromRows, nearestCode } from './codebook.js';
 import { countCodes, statsFromCounts, RunningCounts } from './stats.js';
@@ -43,11 +44,6 @@ export function vqLoss(x: Tensor, e: Tensor, opts: { beta: number; legacy: boole
   return opts.legacy ? commitment.add(codebook.mul(opts.beta)) : commitment.mul(opts.beta).add(codebook);
 }
 
-function positiveInt(v: number, what: string, who: string): number {
-  if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${who}: ${what} must be a positive integer, got ${v}`);
-  return v;
-}
-
 export abstract class CodebookQuantizer extends Module implements Quantizer {
   readonly codebookSize: number;
   /** Size of one token vector on the latent side (the latent's channels for a plain VQ). */
@@ -65,12 +61,12 @@ export abstract class CodebookQuantizer extends Module implements Quantizer {
   constructor(opts: CodebookOptions) {
     super();
     const who = this.constructor.name;
-    this.codebookSize = positiveInt(opts.codebookSize, 'codebookSize', who);
-    this.tokenDim = positiveInt(opts.dim, 'dim', who);
-    this.codebookDim = positiveInt(opts.codebookDim ?? opts.dim, 'codebookDim', who);
-    this.beta = opts.beta ?? 0.25;
-    this.legacy = opts.legacy ?? false;
-    this.l2Normalize = opts.l2Normalize ?? false;
+    this.codebookSize = checkPositiveInt(opts.codebookSize, `${who}: codebookSize`);
+    this.tokenDim = checkPositiveInt(opts.dim, `${who}: dim`);
+    this.codebookDim = checkPositiveInt(opts.codebookDim ?? opts.dim, `${who}: codebookDim`);
+    this.beta = checkNumber(opts.beta ?? 0.25, `${who}: beta`, { min: 0 });
+    this.legacy = checkBoolean(opts.legacy ?? false, `${who}: legacy`);
+    this.l2Normalize = checkBoolean(opts.l2Normalize ?? false, `${who}: l2Normalize`);
     this.running = new RunningCounts(this.codebookSize);
   }
 

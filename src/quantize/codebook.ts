@@ -17,7 +17,10 @@ export function toRows(z: Tensor, channels: number, who: string): { rows: Tensor
 
 /** Rows [N, C] → latent [B, C, …spatial] (contiguous). */
 export function fromRows(rows: Tensor, grid: readonly number[]): Tensor {
-  return rows.reshape([...grid, rows.size(-1)]).movedim(-1, 1).contiguous();
+  return rows
+    .reshape([...grid, rows.size(-1)])
+    .movedim(-1, 1)
+    .contiguous();
 }
 
 // Keep each distance block near 2^24 elements (64 MB in float32): N×K is large at 16k codes.
@@ -79,7 +82,10 @@ export function emaUpdate(state: EmaState, x: Tensor, indices: Tensor, decay: nu
       state.clusterSize.mul_(decay).add_(counts, 1 - decay);
       state.embedAvg.mul_(decay).add_(sums, 1 - decay);
       const n = state.clusterSize.sum();
-      const smoothed = state.clusterSize.add(eps).div(n.add(K * eps)).mul(n);
+      const smoothed = state.clusterSize
+        .add(eps)
+        .div(n.add(K * eps))
+        .mul(n);
       state.weight.copy_(state.embedAvg.div(smoothed.unsqueeze(1)));
     }),
   );
@@ -90,7 +96,10 @@ export function sampleRows(x: Tensor, count: number, generator: Generator | null
   return noGrad(() =>
     tidy(() => {
       const n = x.size(0);
-      const pick = n >= count ? T.randperm(n, generator, { dtype: 'int64', device: x.device }).narrow(0, 0, count) : T.randint(0, n, [count], generator, { dtype: 'int64', device: x.device });
+      const pick =
+        n >= count
+          ? T.randperm(n, generator, { dtype: 'int64', device: x.device }).narrow(0, 0, count)
+          : T.randint(0, n, [count], generator, { dtype: 'int64', device: x.device });
       return x.indexSelect(0, pick);
     }),
   );

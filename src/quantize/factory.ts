@@ -6,6 +6,7 @@ import { VectorQuantizer, type VectorQuantizerOptions } from './vq.js';
 import { MultichannelQuantizer, type MultichannelQuantizerOptions } from './multichannel.js';
 import { ResidualQuantizer, type ResidualQuantizerOptions } from './residual.js';
 import { SimVQ, type SimVQOptions } from './simvq.js';
+import { ConfigError, checkEnum, isObject, rejectUnknownKeys } from '../io/validate.js';
 
 export type QuantizerConfig =
   | ({ type: 'vq' } & VectorQuantizerOptions)
@@ -29,22 +30,19 @@ const NESTED: Record<string, string[]> = {
 };
 
 function checkKeys(type: QuantizerConfig['type'], opts: Record<string, unknown>): void {
-  const allowed = KEYS[type];
+  rejectUnknownKeys(opts, KEYS[type], `quantizer (type '${type}')`);
   for (const [k, v] of Object.entries(opts)) {
-    if (!allowed.includes(k)) throw new Error(`createQuantizer: unknown option '${k}' for type '${type}' (allowed: ${allowed.join(', ')})`);
     const nested = NESTED[k];
-    if (nested && v !== null && typeof v === 'object') {
-      for (const n of Object.keys(v)) if (!nested.includes(n)) throw new Error(`createQuantizer: unknown option '${k}.${n}' (allowed: ${nested.join(', ')})`);
-    } else if (nested && typeof v !== 'boolean' && v !== undefined) {
-      throw new Error(`createQuantizer: option '${k}' must be a boolean or an object`);
-    }
+    if (nested && isObject(v)) rejectUnknownKeys(v, nested, `quantizer.${k}`);
+    else if (nested && typeof v !== 'boolean' && v !== undefined)
+      throw new ConfigError(`quantizer.${k}: expected true, false or an object, got ${JSON.stringify(v)}`);
   }
 }
 
 export function createQuantizer(config: QuantizerConfig): Quantizer {
-  if (config === null || typeof config !== 'object') throw new Error('createQuantizer: config must be an object with a type');
+  if (!isObject(config)) throw new ConfigError('quantizer: expected an object with a type (vq, multichannel, residual, simvq)');
   const { type, ...opts } = config;
-  if (!Object.hasOwn(KEYS, type)) throw new Error(`createQuantizer: unknown type '${String(type)}' (vq, multichannel, residual, simvq)`);
+  checkEnum(type, Object.keys(KEYS) as QuantizerConfig['type'][], 'quantizer.type');
   checkKeys(type, opts);
   switch (type) {
     case 'vq':

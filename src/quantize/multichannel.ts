@@ -4,6 +4,7 @@
 // folds the groups into an extra token axis: indices [B, H, W, G], group g = channels g·C/G … (g+1)·C/G − 1.
 import { Tensor, tidy } from '../torch/index.js';
 import type { QuantizeResult } from './types.js';
+import { ConfigError, checkPositiveInt } from '../io/validate.js';
 import { VectorQuantizer, type VectorQuantizerOptions } from './vq.js';
 
 export interface MultichannelQuantizerOptions extends Omit<VectorQuantizerOptions, 'dim'> {
@@ -18,8 +19,9 @@ export class MultichannelQuantizer extends VectorQuantizer {
 
   constructor(opts: MultichannelQuantizerOptions) {
     const g = opts.groups;
-    if (!Number.isInteger(g) || g <= 0 || !Number.isInteger(opts.dim) || opts.dim % g !== 0) {
-      throw new RangeError(`MultichannelQuantizer: dim (${opts.dim}) must be divisible by groups (${g})`);
+    checkPositiveInt(g, 'MultichannelQuantizer: groups');
+    if (checkPositiveInt(opts.dim, 'MultichannelQuantizer: dim') % g !== 0) {
+      throw new ConfigError(`MultichannelQuantizer: dim (${opts.dim}) must be divisible by groups (${g})`);
     }
     super({ ...opts, dim: opts.dim / g });
     this.groups = g;
@@ -54,7 +56,8 @@ export class MultichannelQuantizer extends VectorQuantizer {
 
   /** indices [B, H, W, G] → zq [B, C, H, W]. */
   override lookup(indices: Tensor): Tensor {
-    if (indices.size(-1) !== this.groups) throw new Error(`MultichannelQuantizer: indices must end in the group axis (${this.groups}), got [${indices.shape.join(', ')}]`);
+    if (indices.size(-1) !== this.groups)
+      throw new Error(`MultichannelQuantizer: indices must end in the group axis (${this.groups}), got [${indices.shape.join(', ')}]`);
     return tidy(() => this.#merge(super.lookup(indices)).contiguous());
   }
 

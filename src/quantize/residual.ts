@@ -14,6 +14,7 @@ import { Module, ModuleList } from '../nn/index.js';
 import type { CodebookStats, QuantizeResult, Quantizer } from './types.js';
 import { VectorQuantizer, type VectorQuantizerOptions } from './vq.js';
 import { vqLoss } from './base.js';
+import { checkPositiveInt } from '../io/validate.js';
 import { toRows, fromRows } from './codebook.js';
 import { countCodes, statsFromCounts, averageStats, RunningCounts } from './stats.js';
 
@@ -40,9 +41,10 @@ export class ResidualQuantizer extends Module implements Quantizer {
 
   constructor(opts: ResidualQuantizerOptions) {
     super();
-    if (!Number.isInteger(opts.depth) || opts.depth <= 0) throw new RangeError(`ResidualQuantizer: depth must be a positive integer, got ${opts.depth}`);
+    checkPositiveInt(opts.depth, 'ResidualQuantizer: depth');
     const o = opts as VectorQuantizerOptions;
-    if (o.codebookDim !== undefined && o.codebookDim !== opts.dim) throw new Error('ResidualQuantizer: residuals live in the latent space; codebookDim is not supported');
+    if (o.codebookDim !== undefined && o.codebookDim !== opts.dim)
+      throw new Error('ResidualQuantizer: residuals live in the latent space; codebookDim is not supported');
     if (o.l2Normalize) throw new Error('ResidualQuantizer: l2Normalize is not supported (residuals are not unit vectors)');
     const { depth, sharedCodebook, ...vq } = opts;
     this.depth = depth;
@@ -97,7 +99,8 @@ export class ResidualQuantizer extends Module implements Quantizer {
 
   /** indices [B, …s, D] → Σ_d code_d, [B, C, …s]. */
   lookup(indices: Tensor): Tensor {
-    if (indices.size(-1) !== this.depth) throw new Error(`ResidualQuantizer: indices must end in the depth axis (${this.depth}), got [${indices.shape.join(', ')}]`);
+    if (indices.size(-1) !== this.depth)
+      throw new Error(`ResidualQuantizer: indices must end in the depth axis (${this.depth}), got [${indices.shape.join(', ')}]`);
     return tidy(() => {
       let sum: Tensor | null = null;
       for (let d = 0; d < this.depth; d++) {

@@ -15,21 +15,40 @@ export function countCodes(indices: Tensor, size: number): Float64Array {
   });
 }
 
-/** Utilization (share of codes with a non-zero count) and perplexity (exp of the entropy, nats). */
-export function statsFromCounts(counts: ArrayLike<number>): CodebookStats {
+/** A code histogram's use: codes used at least once, their share, perplexity and the token count. */
+export interface CodebookUsage {
+  used: number;
+  utilization: number;
+  perplexity: number;
+  tokens: number;
+}
+
+/**
+ * Utilization (share of codes with a non-zero count) and perplexity (exp of the entropy in nats) of
+ * a code histogram — the one computation behind training logs, `eval tokenizer` and the benches. An
+ * empty histogram uses no code: utilization 0 and perplexity 0 (perplexity never exceeds the number
+ * of codes used, and exp(0) = 1 would claim one).
+ */
+export function codebookUsage(counts: ArrayLike<number>): CodebookUsage {
   let total = 0;
   let used = 0;
   for (let i = 0; i < counts.length; i++) {
     total += counts[i]!;
     if (counts[i]! > 0) used++;
   }
-  if (total === 0) return { utilization: 0, perplexity: 0, tokens: 0 };
+  if (total === 0) return { used: 0, utilization: 0, perplexity: 0, tokens: 0 };
   let entropy = 0;
   for (let i = 0; i < counts.length; i++) {
     const p = counts[i]! / total;
     if (p > 0) entropy -= p * Math.log(p);
   }
-  return { utilization: used / counts.length, perplexity: Math.exp(entropy), tokens: total };
+  return { used, utilization: used / counts.length, perplexity: Math.exp(entropy), tokens: total };
+}
+
+/** codebookUsage as the quantizers report it (CodebookStats). */
+export function statsFromCounts(counts: ArrayLike<number>): CodebookStats {
+  const { utilization, perplexity, tokens } = codebookUsage(counts);
+  return { utilization, perplexity, tokens };
 }
 
 /** Running code counts in plain JS (not part of the state dict; cleared by reset()). */

@@ -1,6 +1,7 @@
-// VectorQuantizer: VQ-VAE / taming's nearest-neighbour quantizer with the codebook techniques of
-// REFERENCE §5 as options — EMA codebook, k-means init, dead-code restart, cosine codes,
-// low-dimensional (factorized) lookup.
+// VectorQuantizer: VQ-VAE (van den Oord et al., 2017) / taming's nearest-neighbour quantizer with
+// codebook techniques as options — EMA codebook (VQ-VAE-2, Razavi et al., 2019), k-means init and
+// dead-code restart (Łańcucki et al., 2020), cosine codes and low-dimensional (factorized) lookup
+// (ViT-VQGAN, Yu et al., 2022).
 //
 // State-dict keys: `embedding.weight` [K, codebookDim] (taming's `quantize.embedding.weight` when the
 // tokenizer registers this as `quantize`); with EMA also `embedding.cluster_size` [K] and
@@ -10,6 +11,7 @@ import * as T from '../torch/index.js';
 import { Tensor, Generator, noGrad, tidy } from '../torch/index.js';
 import { Embedding } from '../nn/index.js';
 import { CodebookQuantizer, type CodebookOptions } from './base.js';
+import { checkInt, checkNumber, checkPositiveInt } from '../io/validate.js';
 import { emaUpdate, kmeans, sampleRows } from './codebook.js';
 
 export interface EmaOptions {
@@ -54,18 +56,24 @@ export interface VectorQuantizerOptions extends CodebookOptions {
 }
 
 function checkOptions(q: VectorQuantizer): void {
-  const bad = (what: string, v: number) => new RangeError(`VectorQuantizer: ${what} out of range: ${v}`);
-  if (q.ema && !(q.ema.decay >= 0 && q.ema.decay < 1)) throw bad('ema.decay (must be in [0, 1))', q.ema.decay);
-  if (q.ema && !(q.ema.eps > 0)) throw bad('ema.eps (must be > 0)', q.ema.eps);
+  const w = (what: string): string => `VectorQuantizer: ${what}`;
+  if (q.ema) {
+    checkNumber(q.ema.decay, w('ema.decay'), { min: 0, max: 1, exclusiveMax: true });
+    checkNumber(q.ema.eps, w('ema.eps'), { min: 0, exclusiveMin: true });
+  }
   const km = q.kmeansInit;
-  if (km && !(Number.isInteger(km.iters) && km.iters >= 0)) throw bad('kmeansInit.iters', km.iters);
-  if (km && !(Number.isInteger(km.batches) && km.batches >= 1)) throw bad('kmeansInit.batches', km.batches);
-  if (km && !(Number.isInteger(km.maxSamples) && km.maxSamples >= 1)) throw bad('kmeansInit.maxSamples', km.maxSamples);
+  if (km) {
+    checkInt(km.iters, w('kmeansInit.iters'), { min: 0 });
+    checkPositiveInt(km.batches, w('kmeansInit.batches'));
+    checkPositiveInt(km.maxSamples, w('kmeansInit.maxSamples'));
+  }
   const dr = q.deadCodeRestart;
-  if (dr && !(dr.threshold >= 0)) throw bad('deadCodeRestart.threshold', dr.threshold);
-  if (dr && !(dr.decay >= 0 && dr.decay < 1)) throw bad('deadCodeRestart.decay', dr.decay);
-  if (dr && !(Number.isInteger(dr.every) && dr.every >= 1)) throw bad('deadCodeRestart.every', dr.every);
-  if (!(q.beta >= 0)) throw bad('beta', q.beta);
+  if (dr) {
+    checkNumber(dr.threshold, w('deadCodeRestart.threshold'), { min: 0 });
+    checkNumber(dr.decay, w('deadCodeRestart.decay'), { min: 0, max: 1, exclusiveMax: true });
+    checkPositiveInt(dr.every, w('deadCodeRestart.every'));
+  }
+  checkNumber(q.beta, w('beta'), { min: 0 });
 }
 
 const opt = <O extends object>(v: boolean | O | undefined): O | null => (v === true ? ({} as O) : v ? v : null);
@@ -103,7 +111,10 @@ export class VectorQuantizer extends CodebookQuantizer {
       // N starts at 1 and m at the codes (e = m/N holds from the start); with N = 0 an unused code
       // would be divided by ~ε on the first update and blow up.
       this.clusterSize = this.embedding.registerBuffer('cluster_size', T.ones([K]));
-      this.embedAvg = this.embedding.registerBuffer('embed_avg', noGrad(() => this.embedding.weight.clone()));
+      this.embedAvg = this.embedding.registerBuffer(
+        'embed_avg',
+        noGrad(() => this.embedding.weight.clone()),
+      );
     }
 
     const km = opt(opts.kmeansInit);
@@ -164,7 +175,8 @@ export class VectorQuantizer extends CodebookQuantizer {
   override trainAfterAssign(x: Tensor, indices: Tensor): number {
     return tidy(() => {
       this.#steps++;
-      if (this.ema) emaUpdate({ weight: this.embedding.weight, clusterSize: this.clusterSize!, embedAvg: this.embedAvg! }, x, indices, this.ema.decay, this.ema.eps);
+      if (this.ema)
+        emaUpdate({ weight: this.embedding.weight, clusterSize: this.clusterSize!, embedAvg: this.embedAvg! }, x, indices, this.ema.decay, this.ema.eps);
       const dr = this.deadCodeRestart;
       if (!dr) return 0;
       const counts = indices.bincount(null, this.codebookSize).to(this.usage!.dtype);

@@ -4,6 +4,7 @@
 import { Tensor, noGrad, tidy } from '../torch/index.js';
 import { Module } from '../nn/index.js';
 import type { QuantizerConfig, Quantizer } from '../quantize/index.js';
+import { checkPositiveInt } from '../io/validate.js';
 import type { Tokenizer, TokenizerKind, TokenizerOutput } from './types.js';
 
 /** A quantizer config whose `dim` may be left out: the tokenizer fills in its embedDim. */
@@ -20,10 +21,8 @@ export function resolveQuantizer(spec: QuantizerSpec, embedDim: number, who: str
   return { ...spec, dim: embedDim } as QuantizerConfig;
 }
 
-export function checkPositiveInt(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
-  return v;
-}
+/** The one positive-integer check (src/io/validate.ts), re-exported for the tokenizer configs. */
+export { checkPositiveInt };
 
 export abstract class ConvTokenizer extends Module implements Tokenizer {
   abstract readonly kind: TokenizerKind;
@@ -46,11 +45,6 @@ export abstract class ConvTokenizer extends Module implements Tokenizer {
     return this.quantize.tokensPerPosition;
   }
 
-  /** Token grid [h, w] for an H×W image. */
-  tokenGrid(height: number, width: number): [number, number] {
-    return [height / this.downsample, width / this.downsample];
-  }
-
   /** Throws a clear error unless images is [B, inChannels, H, W] with H, W multiples of f. */
   checkImages(images: Tensor, method: string): void {
     const who = `${this.constructor.name}.${method}`;
@@ -67,7 +61,9 @@ export abstract class ConvTokenizer extends Module implements Tokenizer {
       // Not a multiple: the asymmetric downsampling would round and the reconstruction would not
       // match the input size, so refuse rather than silently return a different-sized image.
       const up = (n: number): number => Math.ceil(n / f) * f;
-      throw new Error(`${who}: image size ${h}×${w} is not a multiple of the downsampling factor ${f}; pad or resize to ${up(h)}×${up(w)} (or crop to ${Math.floor(h / f) * f}×${Math.floor(w / f) * f})`);
+      throw new Error(
+        `${who}: image size ${h}×${w} is not a multiple of the downsampling factor ${f}; pad or resize to ${up(h)}×${up(w)} (or crop to ${Math.floor(h / f) * f}×${Math.floor(w / f) * f})`,
+      );
     }
   }
 

@@ -6,6 +6,7 @@
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Module, Conv2d, GroupNorm, Dropout, ModuleList } from '../nn/index.js';
+import { ConfigError, checkBoolean, checkInt, checkNumber, checkPositiveInt, isObject, rejectUnknownKeys } from '../io/validate.js';
 
 /** The fields of taming's `ddconfig` that shape the encoder and decoder (camelCase here). */
 export interface DDConfig {
@@ -39,13 +40,24 @@ export const DEFAULT_DDCONFIG: Omit<DDConfig, 'ch' | 'chMult' | 'numResBlocks' |
 /** A DDConfig where the fields with defaults may be left out. */
 export type DDConfigInput = Partial<DDConfig> & Pick<DDConfig, 'ch' | 'chMult' | 'numResBlocks' | 'attnResolutions' | 'resolution' | 'zChannels'>;
 
-const DDCONFIG_KEYS = new Set(['ch', 'chMult', 'numResBlocks', 'attnResolutions', 'resolution', 'zChannels', 'inChannels', 'outCh', 'dropout', 'doubleZ', 'resampWithConv']);
+const DDCONFIG_KEYS = new Set([
+  'ch',
+  'chMult',
+  'numResBlocks',
+  'attnResolutions',
+  'resolution',
+  'zChannels',
+  'inChannels',
+  'outCh',
+  'dropout',
+  'doubleZ',
+  'resampWithConv',
+]);
 
 /** Checks a DDConfig and fills defaults; errors name the offending field. */
 export function resolveDDConfig(c: DDConfigInput, what = 'ddconfig'): DDConfig {
-  if (c === null || typeof c !== 'object') throw new Error(`${what} must be an object`);
-  const unknown = Object.keys(c).filter((k) => !DDCONFIG_KEYS.has(k));
-  if (unknown.length) throw new Error(`${what}: unknown field(s) ${unknown.join(', ')} (known: ${[...DDCONFIG_KEYS].join(', ')})`);
+  if (!isObject(c)) throw new ConfigError(`${what}: expected an object, got ${JSON.stringify(c)}`);
+  rejectUnknownKeys(c, [...DDCONFIG_KEYS], what);
   for (const k of ['ch', 'chMult', 'numResBlocks', 'attnResolutions', 'resolution', 'zChannels'] as const) {
     if (c[k] === undefined) throw new Error(`${what}.${k} is required`);
   }
@@ -54,21 +66,18 @@ export function resolveDDConfig(c: DDConfigInput, what = 'ddconfig'): DDConfig {
     return [...(v as number[])];
   };
   const cfg: DDConfig = { ...DEFAULT_DDCONFIG, ...c, chMult: list(c.chMult, 'chMult'), attnResolutions: list(c.attnResolutions, 'attnResolutions') };
-  const posInt = (k: keyof DDConfig, v: unknown, min = 1): void => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`${what}.${k} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
-  };
-  for (const k of ['ch', 'resolution', 'zChannels', 'inChannels', 'outCh'] as const) posInt(k, cfg[k]);
-  posInt('numResBlocks', cfg.numResBlocks, 0);
-  if (cfg.chMult.length === 0) throw new Error(`${what}.chMult must be a non-empty list of integers`);
-  cfg.chMult.forEach((m) => posInt('chMult', m));
-  cfg.attnResolutions.forEach((r) => posInt('attnResolutions', r));
+  for (const k of ['ch', 'resolution', 'zChannels', 'inChannels', 'outCh'] as const) checkPositiveInt(cfg[k], `${what}.${k}`);
+  checkInt(cfg.numResBlocks, `${what}.numResBlocks`, { min: 0 });
+  if (cfg.chMult.length === 0) throw new ConfigError(`${what}.chMult: must be a non-empty list of integers`);
+  cfg.chMult.forEach((m, i) => checkPositiveInt(m, `${what}.chMult[${i}]`));
+  cfg.attnResolutions.forEach((r, i) => checkPositiveInt(r, `${what}.attnResolutions[${i}]`));
   // Every block normalizes with GroupNorm(32): each level's width must split into 32 groups.
   for (const m of [1, ...cfg.chMult]) {
     if ((cfg.ch * m) % 32 !== 0) throw new Error(`${what}: ch·chMult (${cfg.ch}·${m} = ${cfg.ch * m}) must be a multiple of 32 (GroupNorm with 32 groups)`);
   }
-  if (typeof cfg.dropout !== 'number' || !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`${what}.dropout must be in [0, 1), got ${JSON.stringify(cfg.dropout)}`);
-  if (typeof cfg.doubleZ !== 'boolean') throw new Error(`${what}.doubleZ must be a boolean`);
-  if (typeof cfg.resampWithConv !== 'boolean') throw new Error(`${what}.resampWithConv must be a boolean`);
+  checkNumber(cfg.dropout, `${what}.dropout`, { min: 0, max: 1, exclusiveMax: true });
+  checkBoolean(cfg.doubleZ, `${what}.doubleZ`);
+  checkBoolean(cfg.resampWithConv, `${what}.resampWithConv`);
   return cfg;
 }
 
@@ -153,7 +162,9 @@ export class AttnBlock extends Module {
     const k = this.k.forward(h_).reshape([b, c, h * w]);
     const v = this.v.forward(h_).reshape([b, c, h * w]);
     // attn[b, i, j] = softmax_j(q_i · k_j / √c); out[b, :, i] = Σ_j attn[b, i, j] v[b, :, j]
-    const attn = T.bmm(q.transpose(1, 2), k).mul(c ** -0.5).softmax(2);
+    const attn = T.bmm(q.transpose(1, 2), k)
+      .mul(c ** -0.5)
+      .softmax(2);
     const out = T.bmm(v, attn.transpose(1, 2)).reshape([b, c, h, w]);
     return x.add(this.proj_out.forward(out));
   }

@@ -1,7 +1,6 @@
 // Building tokenizers by kind, and saving/loading them as Tessera model files.
 import { tidy } from '../torch/index.js';
-import { StateDictError } from '../nn/index.js';
-import { saveModelFile, loadModelFile } from '../io/index.js';
+import { saveModelFile, buildFromModelFile } from '../io/index.js';
 import type { Tokenizer, TokenizerKind } from './types.js';
 import { VQGAN, type VQGANConfigInput } from './vqgan.js';
 import { MoVQ, type MoVQConfigInput } from './movq.js';
@@ -42,28 +41,13 @@ export function saveTokenizer(path: string, model: Tokenizer, extra?: Record<str
 
 /**
  * Rebuilds a tokenizer from a Tessera model file. The weights must match the config exactly
- * (strict loading: one error lists every missing / unexpected key and shape mismatch).
- * `opts.kind` makes a file holding another kind an error.
+ * (strict loading: one StateDictError lists every missing / unexpected key, shape mismatch, wrong
+ * dtype and non-finite tensor). `opts.kind` makes a file holding another kind an error.
  */
 export function loadTokenizer<K extends TokenizerKind = TokenizerKind>(path: string, opts: { kind?: K } = {}): TokenizerClasses[K] {
-  return tidy(() => {
-    const file = loadModelFile<TokenizerConfigs[K]>(path, { kind: opts.kind });
-    if (!TOKENIZER_KINDS.includes(file.kind as TokenizerKind)) {
-      throw new Error(`loadTokenizer: ${path} holds a '${file.kind}' model, not a tokenizer (${TOKENIZER_KINDS.join(', ')})`);
-    }
-    let model: TokenizerClasses[K];
-    try {
-      model = createTokenizer(file.kind as K, file.config);
-    } catch (e) {
-      throw new Error(`loadTokenizer: ${path}: bad config: ${(e as Error).message}`);
-    }
-    try {
-      model.loadStateDict(file.stateDict);
-    } catch (e) {
-      model.dispose();
-      if (e instanceof StateDictError) throw new StateDictError(e.result, `${model.constructor.name} from ${path}`);
-      throw e;
-    }
-    return model;
-  });
+  const kinds = opts.kind !== undefined ? [opts.kind] : TOKENIZER_KINDS;
+  return buildFromModelFile(path, kinds, (config: TokenizerConfigs[K], kind) => createTokenizer(kind as K, config), {
+    what: 'tokenizer',
+    wrongKind: opts.kind !== undefined ? `expected '${opts.kind}'` : `not a tokenizer (${TOKENIZER_KINDS.join(', ')})`,
+  }).model;
 }

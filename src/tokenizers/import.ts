@@ -8,10 +8,10 @@
 // and every shape mismatch (with both shapes).
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Tensor, tidy, noGrad } from '../torch/index.js';
+import { Tensor, tidy } from '../torch/index.js';
 import { StateDictError } from '../nn/index.js';
 import { loadTorchCheckpoint, stateDictFrom } from '../io/index.js';
-import { parseYaml, type YamlValue } from './yaml.js';
+import { parseYaml, type YamlValue } from '../io/yaml.js';
 import type { DDConfigInput } from './blocks.js';
 import { VQGAN, type VQGANConfigInput } from './vqgan.js';
 import { MoVQ, type MoVQConfigInput } from './movq.js';
@@ -94,7 +94,10 @@ export function configFromYaml(doc: YamlValue, format: 'taming' | 'movq', source
     } else if (k === 'add_conv' && format === 'movq') addConv = v === true;
     else unknown.push(k);
   }
-  if (unknown.length) fail(`unknown ddconfig key(s) ${unknown.join(', ')} (known: ${Object.keys(DDCONFIG_NAMES).join(', ')}${format === 'movq' ? ', add_conv' : ''}, give_pre_end)`);
+  if (unknown.length)
+    fail(
+      `unknown ddconfig key(s) ${unknown.join(', ')} (known: ${Object.keys(DDCONFIG_NAMES).join(', ')}${format === 'movq' ? ', add_conv' : ''}, give_pre_end)`,
+    );
   const config: VQGANConfigInput & MoVQConfigInput = {
     ddconfig: ddconfig as unknown as DDConfigInput,
     embedDim,
@@ -109,7 +112,7 @@ function readYaml(path: string): YamlValue {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read config ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot read config ${path}: ${(e as Error).message}`, { cause: e });
   }
   return parseYaml(text, path);
 }
@@ -137,7 +140,7 @@ export function importTokenizer(kind: ImportKind, checkpoint: string, configPath
   try {
     model = format === 'movq' ? new MoVQ(config) : new VQGAN(config);
   } catch (e) {
-    throw new Error(`${configPath}: ${(e as Error).message}`);
+    throw new Error(`${configPath}: ${(e as Error).message}`, { cause: e });
   }
   const label = `${model.constructor.name} from ${checkpoint}`;
   try {
@@ -160,26 +163,23 @@ export function importTokenizer(kind: ImportKind, checkpoint: string, configPath
     return { model, dropped };
   } catch (e) {
     model.dispose();
-    if (e instanceof StateDictError) throw new StateDictError(e.result, label);
+    if (e instanceof StateDictError) throw e.relabel(label, { against: 'the config' });
     throw e;
   }
 }
 
-/** Overwrites every parameter with its LitEma shadow; all shadows must be present with the right shapes. */
+/**
+ * Overwrites every parameter with its LitEma shadow; all shadows must be present, with the right
+ * shapes and dtypes and finite values (the same strict checks as any state dict).
+ */
 function loadEma(model: VQGAN | MoVQ, ema: Map<string, Tensor>, label: string): void {
-  const missing: string[] = [];
-  const mismatched: { key: string; expected: number[]; got: number[] }[] = [];
-  const pairs: [Tensor, Tensor][] = [];
-  for (const [key, p] of model.namedParameters()) {
+  const params = new Set(model.namedParameters().map(([k]) => k));
+  const sd = new Map<string, Tensor>();
+  for (const key of params) {
     const src = ema.get(emaKey(key));
-    if (!src) missing.push(emaKey(key));
-    else if (src.shape.join() !== p.shape.join()) mismatched.push({ key: emaKey(key), expected: p.shape, got: src.shape });
-    else pairs.push([p, src]);
+    if (src) sd.set(key, src);
   }
-  if (missing.length || mismatched.length) throw new StateDictError({ missing, unexpected: [], mismatched }, `${label} (EMA weights)`);
-  noGrad(() => {
-    for (const [p, src] of pairs) p.copy_(src);
-  });
+  model.loadStateDict(sd, { optional: (k) => !params.has(k), name: `${label} (EMA weights)`, against: 'the config' });
 }
 
 /** taming-transformers VQModel: Lightning checkpoint + its YAML config → VQGAN. */

@@ -2,11 +2,32 @@
 // saved as Tessera model files and imported from official PyTorch checkpoints.
 export type { Tokenizer, TokenizerKind, TokenizerOutput } from './types.js';
 export * as blocks from './blocks.js';
-export { Encoder, Decoder, ResnetBlock, AttnBlock, Downsample, Upsample, Normalize, resolveDDConfig, type DDConfig, type DDConfigInput, type NormFactory } from './blocks.js';
+export {
+  Encoder,
+  Decoder,
+  ResnetBlock,
+  AttnBlock,
+  Downsample,
+  Upsample,
+  Normalize,
+  resolveDDConfig,
+  type DDConfig,
+  type DDConfigInput,
+  type NormFactory,
+} from './blocks.js';
 export { ConvTokenizer, type QuantizerSpec } from './base.js';
 export { VQGAN, TamingVQModel, resolveVQGANConfig, type VQGANConfig, type VQGANConfigInput } from './vqgan.js';
 export { MoVQ, SpatialNorm, type MoVQConfig, type MoVQConfigInput } from './movq.js';
 export { VQVAE, resolveVQVAEConfig, DEFAULT_VQVAE, type VQVAEConfig, type VQVAEConfigInput } from './vqvae.js';
 export { createTokenizer, saveTokenizer, loadTokenizer, TOKENIZER_KINDS, type TokenizerConfigs, type TokenizerClasses } from './factory.js';
-export { importTaming, importMovq, importTokenizer, importCheckpoint, configFromYaml, type ImportKind, type ImportOptions, type ImportResult } from './import.js';
-export { parseYaml, YamlError, type YamlValue } from './yaml.js';
+export {
+  importTaming,
+  importMovq,
+  importTokenizer,
+  importCheckpoint,
+  configFromYaml,
+  type ImportKind,
+  type ImportOptions,
+  type ImportResult,
+} from './import.js';
+export { parseYaml, YamlError, type YamlValue } from '../io/yaml.js';

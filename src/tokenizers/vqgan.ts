@@ -8,6 +8,7 @@ import { Conv2d } from '../nn/index.js';
 import { createQuantizer, type Quantizer, type QuantizerConfig } from '../quantize/index.js';
 import { Encoder, Decoder, resolveDDConfig, downsampleFactor, type DDConfig, type DDConfigInput, type NormFactory } from './blocks.js';
 import { ConvTokenizer, resolveQuantizer, checkPositiveInt, type QuantizerSpec } from './base.js';
+import { ConfigError, isObject, rejectUnknownKeys } from '../io/validate.js';
 
 export interface VQGANConfig {
   ddconfig: DDConfig;
@@ -27,9 +28,8 @@ const CONFIG_KEYS = ['ddconfig', 'embedDim', 'quantizer'];
 
 /** Validates a VQGAN/MoVQ-style config and fills defaults. `extraKeys` are allowed top-level fields. */
 export function resolveVQGANConfig(c: VQGANConfigInput, who: string, extraKeys: string[] = []): VQGANConfig {
-  if (c === null || typeof c !== 'object') throw new Error(`${who}: config must be an object`);
-  const unknown = Object.keys(c).filter((k) => !CONFIG_KEYS.includes(k) && !extraKeys.includes(k));
-  if (unknown.length) throw new Error(`${who}: unknown config field(s) ${unknown.join(', ')} (known: ${[...CONFIG_KEYS, ...extraKeys].join(', ')})`);
+  if (!isObject(c)) throw new ConfigError(`${who}: config must be an object`);
+  rejectUnknownKeys(c, [...CONFIG_KEYS, ...extraKeys], `${who}: config`);
   const ddconfig = resolveDDConfig(c.ddconfig, `${who}: ddconfig`);
   if (ddconfig.doubleZ) throw new Error(`${who}: ddconfig.doubleZ must be false for a VQ model (quant_conv takes zChannels)`);
   const embedDim = checkPositiveInt(c.embedDim, `${who}: embedDim`);

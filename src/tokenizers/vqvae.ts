@@ -10,6 +10,7 @@ import type { Tensor } from '../torch/index.js';
 import { Module, Conv2d, ConvTranspose2d, ModuleList } from '../nn/index.js';
 import { createQuantizer, type Quantizer, type QuantizerConfig } from '../quantize/index.js';
 import { ConvTokenizer, resolveQuantizer, checkPositiveInt, type QuantizerSpec } from './base.js';
+import { ConfigError, checkInt, isObject, rejectUnknownKeys } from '../io/validate.js';
 
 export interface VQVAEConfig {
   inChannels: number;
@@ -42,12 +43,11 @@ export const DEFAULT_VQVAE: Omit<VQVAEConfig, 'embedDim' | 'quantizer'> = {
 const KEYS = ['inChannels', 'outCh', 'ch', 'numDownsamples', 'numResBlocks', 'resCh', 'embedDim', 'quantizer'];
 
 export function resolveVQVAEConfig(c: VQVAEConfigInput): VQVAEConfig {
-  if (c === null || typeof c !== 'object') throw new Error('VQVAE: config must be an object');
-  const unknown = Object.keys(c).filter((k) => !KEYS.includes(k));
-  if (unknown.length) throw new Error(`VQVAE: unknown config field(s) ${unknown.join(', ')} (known: ${KEYS.join(', ')})`);
+  if (!isObject(c)) throw new ConfigError('VQVAE: config must be an object');
+  rejectUnknownKeys(c, KEYS, 'VQVAE: config');
   const cfg = { ...DEFAULT_VQVAE, ...c } as VQVAEConfigInput & typeof DEFAULT_VQVAE;
   for (const k of ['inChannels', 'outCh', 'ch', 'numDownsamples', 'resCh', 'embedDim'] as const) checkPositiveInt(cfg[k], `VQVAE: ${k}`);
-  if (!Number.isInteger(cfg.numResBlocks) || cfg.numResBlocks < 0) throw new Error(`VQVAE: numResBlocks must be an integer ≥ 0, got ${JSON.stringify(cfg.numResBlocks)}`);
+  checkInt(cfg.numResBlocks, 'VQVAE: numResBlocks', { min: 0 });
   return { ...cfg, quantizer: resolveQuantizer(c.quantizer, cfg.embedDim, 'VQVAE') };
 }
 
@@ -67,8 +67,7 @@ export class ResidualLayer extends Module {
   }
 }
 
-const resStack = (c: VQVAEConfig): ModuleList<ResidualLayer> =>
-  new ModuleList(Array.from({ length: c.numResBlocks }, () => new ResidualLayer(c.ch, c.resCh)));
+const resStack = (c: VQVAEConfig): ModuleList<ResidualLayer> => new ModuleList(Array.from({ length: c.numResBlocks }, () => new ResidualLayer(c.ch, c.resCh)));
 
 export class VQVAEEncoder extends Module {
   readonly down: ModuleList<Conv2d>;

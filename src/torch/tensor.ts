@@ -456,13 +456,19 @@ export function tensor(
   let t: Tensor;
   if (ArrayBuffer.isView(data)) {
     const own: DType =
-      data instanceof Float32Array ? 'float32'
-      : data instanceof Float64Array ? 'float64'
-      : data instanceof Int32Array ? 'int32'
-      : data instanceof Int16Array ? 'int16'
-      : data instanceof Int8Array ? 'int8'
-      : data instanceof BigInt64Array ? 'int64'
-      : 'uint8';
+      data instanceof Float32Array
+        ? 'float32'
+        : data instanceof Float64Array
+          ? 'float64'
+          : data instanceof Int32Array
+            ? 'int32'
+            : data instanceof Int16Array
+              ? 'int16'
+              : data instanceof Int8Array
+                ? 'int8'
+                : data instanceof BigInt64Array
+                  ? 'int64'
+                  : 'uint8';
     const shape = opts.shape ?? [data.length];
     t = Tensor._wrap(native.fromBuffer(data, shape, own));
     if (opts.dtype && opts.dtype !== own) {

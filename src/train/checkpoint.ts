@@ -5,11 +5,13 @@ import { existsSync } from 'node:fs';
 import { getRngState, setRngState, noGrad, type Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import type { Optimizer, EMA, OptimizerStateDict, EMAStateDict } from '../optim/index.js';
+import type { SchedulerState } from '../optim/lr-scheduler.js';
 import { loadSafetensors, saveSafetensors } from '../io/index.js';
 
+/** An LR scheduler: its state is plain JSON (epoch and base learning rates), kept in the metadata. */
 interface Schedulable {
-  stateDict(): unknown;
-  loadStateDict(s: never): void;
+  stateDict(): SchedulerState;
+  loadStateDict(s: SchedulerState): void;
 }
 
 export interface CheckpointParts {
@@ -23,7 +25,7 @@ export interface CheckpointMeta {
   format: 'tessera.checkpoint/1';
   step: number;
   optimizers: Record<string, OptimizerStateDict['meta']>;
-  schedulers: Record<string, unknown>;
+  schedulers: Record<string, SchedulerState>;
   emas: Record<string, EMAStateDict['meta']>;
   extra: unknown;
 }
@@ -83,7 +85,7 @@ export function loadCheckpoint(path: string, parts: CheckpointParts): { step: nu
     }
     for (const [name, s] of Object.entries(parts.schedulers ?? {})) {
       if (meta.schedulers[name] === undefined) throw new Error(`${path}: no state for scheduler '${name}'`);
-      s.loadStateDict(meta.schedulers[name] as never);
+      s.loadStateDict(meta.schedulers[name]);
     }
     const rng = tensors['rng.default'];
     if (!rng) throw new Error(`${path}: no RNG state`);

@@ -9,28 +9,13 @@ import type { Tensor } from '../torch/index.js';
 import { AdamW, warmupCosine, type LambdaLR } from '../optim/index.js';
 import { DataLoader, Rng, type Dataset, type DataLoaderState } from '../data/index.js';
 import { writeFileAtomic } from '../io/index.js';
-import { Classifier, saveClassifier, type ClassifierConfig } from '../metrics/classifier.js';
+import { Classifier, saveClassifier } from '../metrics/classifier.js';
 import type { CheckpointParts } from './checkpoint.js';
 import type { Trainable } from './run.js';
+import { checkpointMismatch } from './config.js';
+import type { ClassifierTrainConfig } from './classifier-config.js';
 
-/** Everything a classifier run is defined by; saved in the checkpoint (resume must match it). */
-export interface ClassifierTrainConfig {
-  model: ClassifierConfig;
-  batchSize: number;
-  /** Peak learning rate (AdamW). */
-  lr: number;
-  /** Decoupled weight decay on conv/linear weights (not on biases or norms). */
-  weightDecay: number;
-  /** Linear warmup steps; then cosine decay to 0 at `steps`. */
-  warmup: number;
-  /** Length of the LR schedule. */
-  steps: number;
-  /** Largest random translation in pixels (replicate-padded); 0 = none. */
-  shift: number;
-  /** Mirror left–right with probability ½ (not for digits). */
-  hflip: boolean;
-  seed: number;
-}
+export type { ClassifierTrainConfig } from './classifier-config.js';
 
 export interface Evaluation {
   /** Top-1 accuracy in [0, 1]. */
@@ -126,11 +111,11 @@ export class ClassifierTrainer implements Trainable {
   }
 
   loadExtraState(extra: unknown): void {
-    const e = extra as { loader?: DataLoaderState; config?: ClassifierTrainConfig };
+    const e = extra as { loader?: DataLoaderState; config?: unknown };
     if (!e?.loader || !e.config) throw new Error('--resume: the checkpoint holds no classifier training state (was it written by another trainer?)');
-    if (JSON.stringify(e.config) !== JSON.stringify(this.config)) {
-      throw new Error('--resume: the checkpoint was trained with a different configuration; resume with the same options');
-    }
+    // Everything but the length must match; a raised --steps stretches the cosine schedule.
+    const diff = checkpointMismatch(e.config, this.config);
+    if (diff !== undefined) throw new Error(`--resume: the checkpoint was trained with another configuration (${diff} differs from config.json)`);
     this.loader.setState(e.loader);
   }
 

@@ -25,7 +25,10 @@ export interface Series {
  * A line chart of several series sharing the axes. `logY` plots log10 of positive values
  * (losses spanning decades stay readable).
  */
-export function lineChartSvg(series: readonly Series[], opts: { title?: string; xLabel?: string; yLabel?: string; logY?: boolean; width?: number; height?: number } = {}): string {
+export function lineChartSvg(
+  series: readonly Series[],
+  opts: { title?: string; xLabel?: string; yLabel?: string; logY?: boolean; width?: number; height?: number } = {},
+): string {
   const W = opts.width ?? 640;
   const H = opts.height ?? 360;
   const m = { l: 60, r: 150, t: 30, b: 40 };
@@ -47,7 +50,10 @@ export function lineChartSvg(series: readonly Series[], opts: { title?: string; 
   ];
   if (opts.title) out.push(`<text x="${m.l}" y="18" font-size="13">${esc(opts.title)}</text>`);
   for (const t of niceTicks(x0, x1)) {
-    out.push(`<line x1="${px(t)}" y1="${H - m.b}" x2="${px(t)}" y2="${m.t}" stroke="#eee"/>`, `<text x="${px(t)}" y="${H - m.b + 14}" text-anchor="middle">${t}</text>`);
+    out.push(
+      `<line x1="${px(t)}" y1="${H - m.b}" x2="${px(t)}" y2="${m.t}" stroke="#eee"/>`,
+      `<text x="${px(t)}" y="${H - m.b + 14}" text-anchor="middle">${t}</text>`,
+    );
   }
   for (const t of niceTicks(y0, y1)) {
     const y = H - m.b - ((t - y0) / (y1 - y0)) * (H - m.t - m.b);
@@ -56,7 +62,10 @@ export function lineChartSvg(series: readonly Series[], opts: { title?: string; 
   }
   out.push(`<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#888"/>`);
   if (opts.xLabel) out.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(opts.xLabel)}</text>`);
-  if (opts.yLabel) out.push(`<text x="14" y="${(m.t + H - m.b) / 2}" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})" text-anchor="middle">${esc(opts.yLabel)}${opts.logY ? ' (log)' : ''}</text>`);
+  if (opts.yLabel)
+    out.push(
+      `<text x="14" y="${(m.t + H - m.b) / 2}" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})" text-anchor="middle">${esc(opts.yLabel)}${opts.logY ? ' (log)' : ''}</text>`,
+    );
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
     const d = s.points
@@ -64,7 +73,10 @@ export function lineChartSvg(series: readonly Series[], opts: { title?: string; 
       .map(([x, y], k) => `${k ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`)
       .join('');
     if (d) out.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.5"/>`);
-    out.push(`<rect x="${W - m.r + 10}" y="${m.t + i * 16}" width="10" height="10" fill="${c}"/>`, `<text x="${W - m.r + 24}" y="${m.t + i * 16 + 9}">${esc(s.name)}</text>`);
+    out.push(
+      `<rect x="${W - m.r + 10}" y="${m.t + i * 16}" width="10" height="10" fill="${c}"/>`,
+      `<text x="${W - m.r + 24}" y="${m.t + i * 16 + 9}">${esc(s.name)}</text>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n');
@@ -77,7 +89,10 @@ export function barChartSvg(bars: readonly { label: string; value: number }[], o
   const m = { l: 180, r: 80, t: 30, b: 10 };
   const H = m.t + m.b + bars.length * rowH;
   const max = Math.max(...bars.map((b) => b.value), 1e-12);
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, `<rect width="${W}" height="${H}" fill="white"/>`];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+  ];
   if (opts.title) out.push(`<text x="10" y="18" font-size="13">${esc(opts.title)}</text>`);
   bars.forEach((b, i) => {
     const y = m.t + i * rowH;

@@ -9,29 +9,13 @@ import type { Tensor } from '../torch/index.js';
 import { AdamW, EMA, warmupCosine, type LambdaLR } from '../optim/index.js';
 import { Rng, imagesToGrid, writePng, type Dataset } from '../data/index.js';
 import type { Tokenizer } from '../tokenizers/index.js';
-import { PriorModel, flattenTokens, type PriorArch, type PriorModelConfig } from '../priors/index.js';
-import type { TransformerConfig } from '../priors/index.js';
+import { PriorModel, flattenTokens, type PriorModelConfig } from '../priors/index.js';
 import type { CheckpointParts } from './checkpoint.js';
 import type { Trainable } from './run.js';
+import { checkpointMismatch } from './config.js';
+import type { PriorTrainConfig } from './prior-config.js';
 
-/** Everything a prior run is defined by; saved in the checkpoint. */
-export interface PriorTrainConfig {
-  arch: PriorArch;
-  /** Transformer size and prior options (classDropout, positions, labelSmoothing, trainSchedule). */
-  model: TransformerConfig & { classDropout?: number; positions?: 'learned' | 'sincos2d'; labelSmoothing?: number };
-  /** Condition on the dataset's labels (false: unconditional). */
-  conditional: boolean;
-  batchSize: number;
-  lr: number;
-  weightDecay: number;
-  warmup: number;
-  /** Cosine decay to 10% over this many steps. */
-  steps: number;
-  emaDecay: number | null;
-  /** Also train on horizontally mirrored images (tokens of the flipped image). */
-  flip: boolean;
-  seed: number;
-}
+export type { PriorTrainConfig } from './prior-config.js';
 
 export interface PriorTrainerOptions {
   config: PriorTrainConfig;
@@ -101,7 +85,9 @@ export class PriorTrainer implements Trainable {
     const enc = encodeDataset(tok, o.train, { flip: c.flip });
     this.tokens = enc.tokens;
     this.labels = enc.labels;
-    o.log?.(`encoded ${this.tokens.size(0).toLocaleString('en-US')} training images${c.flip ? ' (with mirrored copies)' : ''} to ${grid.join('×')}${tok.tokensPerPosition > 1 ? `×${tok.tokensPerPosition}` : ''} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    o.log?.(
+      `encoded ${this.tokens.size(0).toLocaleString('en-US')} training images${c.flip ? ' (with mirrored copies)' : ''} to ${grid.join('×')}${tok.tokensPerPosition > 1 ? `×${tok.tokensPerPosition}` : ''} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     if (this.tokens.size(0) < c.batchSize) throw new Error(`${this.tokens.size(0)} training sequences give no batch of ${c.batchSize}`);
     T.manualSeed(c.seed);
     this.model = PriorModel.create(modelConfig, tok);
@@ -171,27 +157,17 @@ export class PriorTrainer implements Trainable {
   }
 
   loadExtraState(extra: unknown): void {
-    const e = extra as { epoch: number; pos: number; config: PriorTrainConfig };
-    // Everything but the length must match; a changed --steps stretches the cosine schedule.
-    const same = (c: PriorTrainConfig): string => JSON.stringify({ ...c, steps: 0 });
-    if (same(e.config) !== same(this.config)) {
-      throw new Error('--resume: the checkpoint was trained with a different configuration; resume with the same options');
-    }
+    const e = extra as { epoch: number; pos: number; config: unknown };
+    // Everything but the length must match; a raised --steps stretches the cosine schedule.
+    const diff = checkpointMismatch(e.config, this.config);
+    if (diff !== undefined) throw new Error(`--resume: the checkpoint was trained with another configuration (${diff} differs from config.json)`);
     this.#epoch = e.epoch;
     this.#pos = e.pos;
     this.#order = this.#permutation(e.epoch);
   }
 
   withEma<R>(fn: () => R): R {
-    if (!this.ema) return fn();
-    const params = this.prior.parameters();
-    this.ema.store(params);
-    this.ema.copyTo(params);
-    try {
-      return fn();
-    } finally {
-      this.ema.restore(params);
-    }
+    return this.ema ? this.ema.withAveraged(this.prior.parameters(), fn) : fn();
   }
 
   /** A sample grid: one row per class (up to 10 classes, 8 samples each), or 4 rows unconditional. */

@@ -1,5 +1,7 @@
 // The loop every trainer shares: steps, progress, JSONL log, periodic images and checkpoints,
-// exact resume, and Ctrl-C that saves before exiting. Model-specific work lives in a Trainable.
+// exact resume, and Ctrl-C / SIGTERM that save before exiting. A non-finite loss stops training with
+// an error and nothing non-finite is ever saved: the last good checkpoint stays. Model-specific work
+// lives in a Trainable.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tidy } from '../torch/index.js';
@@ -35,6 +37,35 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** For tests: stop after this many steps in this process, as an interruption would. */
   stopAfter?: number;
+  /** Told when a signal stopped the run (after its checkpoint was saved). */
+  onSignal?: (signal: StopSignal) => void;
+}
+
+/** The signals that stop a run after saving a checkpoint: Ctrl-C, and SIGTERM (timeouts, docker stop, Slurm). */
+export type StopSignal = 'SIGINT' | 'SIGTERM';
+const STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM'];
+/** Exit codes after a signal, as a shell reports them (128 + signal number). */
+export const SIGNAL_EXIT: Readonly<Record<StopSignal, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** Training produced a non-finite loss or weights; nothing of that step was saved. */
+export class DivergedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DivergedError';
+  }
+}
+
+/** The first module parameter or EMA average holding NaN/±Inf, as 'model.encoder.conv_in.weight'. */
+function nonFiniteTensor(parts: CheckpointParts): string | undefined {
+  return tidy(() => {
+    for (const [name, m] of Object.entries(parts.modules)) {
+      for (const [k, p] of m.namedParameters()) if (!p.isfinite().all().item()) return `${name}.${k}`;
+    }
+    for (const [name, e] of Object.entries(parts.emas ?? {})) {
+      for (const [i, t] of e.shadow.entries()) if (t.dtype.startsWith('float') && !t.isfinite().all().item()) return `EMA ${name}.shadow.${i}`;
+    }
+    return undefined;
+  });
 }
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -63,23 +94,34 @@ export async function runTraining(t: Trainable, opts: RunOptions): Promise<numbe
   const progress = new Progress({ total: opts.steps, every: opts.logEvery ?? 50 });
   const checkpointEvery = opts.checkpointEvery ?? 500;
   const imageEvery = opts.imageEvery ?? 250;
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130); // second Ctrl-C: leave now
-    interrupted = true;
-    progress.note('interrupt: saving a checkpoint after this step (Ctrl-C again to quit without saving)');
+  let signal: StopSignal | undefined;
+  const onSignal = (sig: StopSignal) => {
+    if (signal) process.exit(SIGNAL_EXIT[sig]); // a second signal: leave now
+    signal = sig;
+    progress.note(`${sig === 'SIGINT' ? 'interrupt' : 'SIGTERM'}: saving a checkpoint after this step (Ctrl-C again to quit without saving)`);
   };
-  process.on('SIGINT', onSigint);
+  const handlers = STOP_SIGNALS.map((sig) => [sig, () => onSignal(sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  let lastSaved = opts.resume ? step : 0;
   const save = () => {
-    saveCheckpoint(ckptPath, step, t.checkpointParts(), t.extraState());
+    const parts = t.checkpointParts();
+    const bad = nonFiniteTensor(parts);
+    if (bad !== undefined) throw diverged(`${bad} is not finite after step ${step}`);
+    saveCheckpoint(ckptPath, step, parts, t.extraState());
     t.writeModel?.(opts.outDir);
+    lastSaved = step;
   };
+  const diverged = (what: string) =>
+    new DivergedError(
+      `training diverged: ${what}; nothing of it was saved${lastSaved > 0 ? ` (the checkpoint of step ${lastSaved} is kept)` : ''}. Lower --lr, or check the data`,
+    );
   const started = performance.now();
   let ranHere = 0;
   try {
     while (step < opts.steps) {
       const metrics = tidy(() => t.trainStep(step));
       step++;
+      if (!Number.isFinite(metrics.loss ?? 0)) throw diverged(`the loss is ${metrics.loss} at step ${step}`);
       ranHere++;
       jsonl.write({ step, time: Date.now(), ...metrics });
       progress.update(step, metrics);
@@ -88,9 +130,10 @@ export async function runTraining(t: Trainable, opts: RunOptions): Promise<numbe
         writeLossPlot(opts.outDir, logPath, opts.plot);
       }
       if (step % checkpointEvery === 0 || step === opts.steps) save();
-      if (interrupted || (opts.stopAfter !== undefined && ranHere >= opts.stopAfter)) {
+      if (signal || (opts.stopAfter !== undefined && ranHere >= opts.stopAfter)) {
         if (step % checkpointEvery !== 0 && step !== opts.steps) save();
         log(`stopped at step ${step}; checkpoint saved — continue with --resume`);
+        if (signal) opts.onSignal?.(signal);
         return step;
       }
       // Let signals and other callbacks through after every step: Ctrl-C is only seen here, and
@@ -98,7 +141,7 @@ export async function runTraining(t: Trainable, opts: RunOptions): Promise<numbe
       await new Promise((r) => setImmediate(r));
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    for (const [sig, h] of handlers) process.off(sig, h);
   }
   log(`done: ${step} steps in ${formatDuration((performance.now() - started) / 1000)}; outputs in ${opts.outDir}`);
   return step;

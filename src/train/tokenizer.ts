@@ -6,73 +6,26 @@ import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Adam, EMA, LambdaLR } from '../optim/index.js';
 import { DataLoader, imagesToGrid, writePng, type Dataset, type DataLoaderState } from '../data/index.js';
-import { createTokenizer, saveTokenizer, type Tokenizer, type TokenizerKind } from '../tokenizers/index.js';
-import type { QuantizerSpec } from '../tokenizers/base.js';
-import { VQGANLoss, tryLoadLpips, type VQGANLossConfig, type LpipsFiles } from '../losses/index.js';
+import { createTokenizer, saveTokenizer, type Tokenizer } from '../tokenizers/index.js';
+import { VQGANLoss, tryLoadLpips, type LpipsFiles } from '../losses/index.js';
 import { psnr, ssim } from '../metrics/image.js';
 import type { CheckpointParts } from './checkpoint.js';
 import type { Trainable } from './run.js';
+import { checkpointMismatch } from './config.js';
+import type { TokenizerArchModel, TokenizerTrainConfig } from './tokenizer-config.js';
 
-/** Everything a tokenizer run is defined by; saved in the checkpoint and the model file. */
-export interface TokenizerTrainConfig {
-  arch: TokenizerKind;
-  /** Model config (the tokenizer's own typed config); defaults from defaultTokenizerConfig. */
-  model: object;
-  batchSize: number;
-  lr: number;
-  /** Linear LR warmup steps. */
-  warmup: number;
-  /** EMA of the weights for the saved model; null = save the raw weights. */
-  emaDecay: number | null;
-  /** Pixel loss: 'l1' (taming) or 'l2' (VQ-VAE, MoVQ). */
-  recLoss: 'l1' | 'l2';
-  /** GAN settings for VQGAN/MoVQ (null: no discriminator, e.g. VQ-VAE or a fast run). */
-  gan: VQGANLossConfig | null;
-  seed: number;
-}
+export { defaultTokenizerConfig, type TokenizerTrainConfig, type TokenizerDefaults, type TokenizerArchModel } from './tokenizer-config.js';
 
-export interface TokenizerDefaults {
-  size: number;
-  codebookSize: number;
-  /** Tokens per image side for one-token-per-position models (size / f). */
-  downsample: number;
-  /** MoVQ: channel groups per position (multichannel quantization); 1 = SBER's plain MoVQ. */
-  groups: number;
-  /** Base width. */
-  ch: number;
-}
-
-function quantizerSpec(d: TokenizerDefaults, groups: number): QuantizerSpec {
-  // k-means init and dead-code restart keep large codebooks in use (REFERENCE §5).
-  const common = {
-    codebookSize: d.codebookSize,
-    beta: 0.25,
-    kmeansInit: { iters: 10, batches: 1 },
-    deadCodeRestart: { threshold: 0.01 },
-  };
-  return (groups > 1 ? { type: 'multichannel', groups, ...common } : { type: 'vq', ...common }) as QuantizerSpec;
-}
-
-/** A small model of each kind for `size`-pixel images, sized for a 2-core CPU. */
-export function defaultTokenizerConfig(arch: TokenizerKind, d: TokenizerDefaults): object {
-  const levels = Math.log2(d.downsample);
-  if (!Number.isInteger(levels) || levels < 1) throw new Error(`downsample must be a power of two ≥ 2, got ${d.downsample}`);
-  if (d.size % d.downsample !== 0) throw new Error(`size ${d.size} is not a multiple of the downsampling factor ${d.downsample}`);
-  if (arch === 'vqvae') {
-    return { ch: d.ch, numDownsamples: levels, numResBlocks: 2, resCh: Math.max(16, d.ch / 4), embedDim: 32, quantizer: quantizerSpec(d, 1) };
+/** The tokenizer a config describes (each arch with its own typed config). */
+export function buildTokenizer(c: TokenizerArchModel): Tokenizer {
+  switch (c.arch) {
+    case 'vqvae':
+      return createTokenizer('vqvae', c.model);
+    case 'vqgan':
+      return createTokenizer('vqgan', c.model);
+    case 'movq':
+      return createTokenizer('movq', c.model);
   }
-  const chMult = [1, ...Array.from({ length: levels }, (_, i) => Math.min(2 ** (i + 1), 4))];
-  const ddconfig = {
-    ch: d.ch,
-    chMult,
-    numResBlocks: 1,
-    attnResolutions: [d.size / d.downsample],
-    resolution: d.size,
-    zChannels: 64,
-  };
-  if (arch === 'vqgan') return { ddconfig, embedDim: 32, quantizer: quantizerSpec(d, 1) };
-  // MoVQ: the latent's channels are split into `groups` groups on one shared codebook.
-  return { ddconfig, embedDim: 32, quantizer: quantizerSpec(d, d.groups) };
 }
 
 export interface TokenizerTrainerOptions {
@@ -99,9 +52,12 @@ export class TokenizerTrainer implements Trainable {
     const c = o.config;
     this.config = c;
     T.manualSeed(c.seed);
-    this.model = createTokenizer(c.arch, c.model as never) as Tokenizer;
+    this.model = buildTokenizer(c);
     this.model.to('channels_last');
-    this.opt = new Adam(this.model.parameters().filter((p) => p.requiresGrad), { lr: c.lr, betas: [0.5, 0.9] });
+    this.opt = new Adam(
+      this.model.parameters().filter((p) => p.requiresGrad),
+      { lr: c.lr, betas: [0.5, 0.9] },
+    );
     this.sched = new LambdaLR(this.opt, (step) => Math.min(1, (step + 1) / Math.max(1, c.warmup)));
     if (c.gan) {
       // Without weight files this notices once and trains without the perceptual term.
@@ -168,23 +124,15 @@ export class TokenizerTrainer implements Trainable {
   }
 
   loadExtraState(extra: unknown): void {
-    const e = extra as { loader: DataLoaderState; config: TokenizerTrainConfig };
-    if (JSON.stringify(e.config) !== JSON.stringify(this.config)) {
-      throw new Error('--resume: the checkpoint was trained with a different configuration; resume with the same options');
-    }
+    const e = extra as { loader: DataLoaderState; config: unknown };
+    const diff = checkpointMismatch(e.config, this.config);
+    if (diff !== undefined) throw new Error(`--resume: the checkpoint was trained with another configuration (${diff} differs from config.json)`);
     this.loader.setState(e.loader);
   }
 
   /** Runs fn with the EMA weights swapped in (if any). */
   withEma<R>(fn: () => R): R {
-    if (!this.ema) return fn();
-    this.ema.store(this.model.parameters());
-    this.ema.copyTo(this.model.parameters());
-    try {
-      return fn();
-    } finally {
-      this.ema.restore(this.model.parameters());
-    }
+    return this.ema ? this.ema.withAveraged(this.model.parameters(), fn) : fn();
   }
 
   /** Top row: validation images; bottom row: reconstructions (EMA weights). */
@@ -194,7 +142,10 @@ export class TokenizerTrainer implements Trainable {
         T.noGrad(() => {
           this.model.eval();
           try {
-            const recon = this.model.forward(this.#gridImages.to({ memoryFormat: 'channels_last' })).recon.clamp(-1, 1).contiguous();
+            const recon = this.model
+              .forward(this.#gridImages.to({ memoryFormat: 'channels_last' }))
+              .recon.clamp(-1, 1)
+              .contiguous();
             return imagesToGrid(T.cat([this.#gridImages, recon]), { nrow: this.#gridImages.size(0) }).keep();
           } finally {
             this.model.train();

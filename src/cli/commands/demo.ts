@@ -36,22 +36,25 @@ export const command = defineCommand({
     const written: string[] = [];
     const seconds = (t0: number): string => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 
-    // 1. Class-conditional samples: one row per class, 8 per row.
+    // 1. Class-conditional samples: one row per class, 8 per row, with each model's recommended settings.
     const perClass = 8;
-    for (const [file, name, opts] of [
-      ['mnist-maskgit.safetensors', 'samples-mnist-maskgit.png', { steps: 12, cfg: 3 }],
-      ['mnist-ar.safetensors', 'samples-mnist-ar.png', { cfg: 3 }],
-      ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png', { steps: 12, cfg: 3 }],
+    const { describeSettings } = await import('../prior-common.js');
+    for (const [file, name] of [
+      ['mnist-maskgit.safetensors', 'samples-mnist-maskgit.png'],
+      ['mnist-ar.safetensors', 'samples-mnist-ar.png'],
+      ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png'],
     ] as const) {
       const t0 = performance.now();
       const pm = PriorModel.load(join(models, file));
       const rows = pm.classNames.length;
       const classes = Array.from({ length: rows * perClass }, (_, i) => Math.floor(i / perClass));
-      const grid = T.tidy(() => imagesToGrid(pm.sample({ ...opts, classes, generator: new T.Generator(o.seed) }), { nrow: perClass }).keep());
+      const opts = { classes, generator: new T.Generator(o.seed) };
+      const grid = T.tidy(() => imagesToGrid(pm.sample(opts), { nrow: perClass }).keep());
       await writePng(join(out, name), grid);
       grid.dispose();
-      const how = `${pm.arch === 'ar' ? 'autoregressive, KV cache' : `MaskGIT, ${'steps' in opts ? opts.steps : 8} steps`}, guidance ${opts.cfg}`;
-      written.push(`${name}  ${rows} rows (${pm.classNames.join(', ')}) × ${perClass} samples; ${how}; ${seconds(t0)}`);
+      written.push(
+        `${name}  ${rows} rows (${pm.classNames.join(', ')}) × ${perClass} samples; ${describeSettings(pm, pm.samplingSettings(opts))}; ${seconds(t0)}`,
+      );
       pm.dispose();
     }
 
@@ -72,12 +75,16 @@ export const command = defineCommand({
       for (let i = 0; i < idx.length; i++) {
         const target = (lab[i]! + 5) % 10;
         targets.push(target);
-        rowsOut.push(T.tidy(() => pm.inpaint(images.index(i).unsqueeze(0), mask, { class: target, cfg: 3, generator: new T.Generator(o.seed + i) }).image.keep()));
+        rowsOut.push(
+          T.tidy(() => pm.inpaint(images.index(i).unsqueeze(0), mask, { class: target, cfg: 3, generator: new T.Generator(o.seed + i) }).image.keep()),
+        );
       }
       const shown = T.tidy(() => images.mul(mask.eq(0).to('float32')).add(mask.mul(0.3))); // region greyed
       const grid = T.tidy(() => imagesToGrid(T.cat([images, shown, ...rowsOut]), { nrow: 8 }).keep());
       await writePng(join(out, 'inpaint-mnist.png'), grid);
-      written.push(`inpaint-mnist.png  rows: held-out digits ${lab.join(' ')} / the region regenerated (rows 8–19) / MaskGIT inpainting as ${targets.join(' ')}; ${seconds(t0)}`);
+      written.push(
+        `inpaint-mnist.png  rows: held-out digits ${lab.join(' ')} / the region regenerated (rows 8–19) / MaskGIT inpainting as ${targets.join(' ')}; ${seconds(t0)}`,
+      );
       for (const t of [grid, shown, mask, images, labels, ...rowsOut]) t.dispose();
       pm.dispose();
     }

@@ -7,17 +7,7 @@ import { basename } from 'node:path';
 import { defineCommand } from '../command.js';
 
 export type BlasKind =
-  | 'openblas-pthread'
-  | 'openblas-openmp'
-  | 'openblas-serial'
-  | 'openblas'
-  | 'reference'
-  | 'mkl'
-  | 'blis'
-  | 'flexiblas'
-  | 'atlas'
-  | 'other'
-  | 'not-found';
+  'openblas-pthread' | 'openblas-openmp' | 'openblas-serial' | 'openblas' | 'reference' | 'mkl' | 'blis' | 'flexiblas' | 'atlas' | 'other' | 'not-found';
 
 export interface BlasInfo {
   kind: BlasKind;
@@ -111,7 +101,7 @@ export const command = defineCommand({
       T.matmul(a, b).dispose();
       let reps = 0;
       const t0 = process.hrtime.bigint();
-      let dt = 0;
+      let dt: number;
       do {
         T.matmul(a, b).dispose();
         reps++;

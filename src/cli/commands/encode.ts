@@ -8,17 +8,21 @@ export const command = defineCommand({
   description:
     'Encodes an image with a tokenizer model file and writes {"shape": [h, w], "indices": [...]} ' +
     '([h, w, k] for models with k tokens per position), ids in raster order. The image size must be a ' +
-    'multiple of the downsampling factor unless --resize is given.',
+    'multiple of the downsampling factor unless --resize is given; images over TESSERA_MAX_PIXELS (default ' +
+    '2048×2048 = 4,194,304 pixels) are refused before decoding.',
   options: {
     model: { type: 'string', required: true, metavar: 'file', help: 'tokenizer model file (.safetensors)' },
     input: { type: 'string', required: true, metavar: 'image', help: 'image to encode (PNG, JPEG, WebP)' },
     out: { type: 'string', required: true, metavar: 'file.json', help: 'where to write the tokens' },
     resize: { type: 'boolean', help: 'resize to the nearest multiple of the downsampling factor instead of failing' },
+    overwrite: { type: 'boolean', help: 'allow --out to be the --input file' },
   },
   examples: ['tessera encode --model runs/mnist/model.safetensors --input digit.png --out tokens.json'],
   async run(o, _pos, ctx) {
     const c = await import('../tokenizer-common.js');
     const T = await import('../../torch/index.js');
+    const { refuseOverwritingInputs } = await import('../outputs.js');
+    refuseOverwritingInputs(o.out, [{ flag: '--input', path: o.input, what: 'image' }], o.overwrite);
     const model = c.loadModel(o.model);
     const img = await c.readModelImage(o.input, model, o.resize);
     const note = c.resizeNote(o.input, img, model.downsample);

@@ -19,4 +19,22 @@ import { command as importTaming } from './import-taming.js';
 import { command as importMovq } from './import-movq.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: readonly Command<any>[] = [demo, doctor, trainTokenizer, trainPrior, sample, inpaint, outpaint, evalTokenizer, evalPrior, evalFid, trainClassifier, encode, decode, reconstruct, info, importTaming, importMovq];
+export const commands: readonly Command<any>[] = [
+  demo,
+  doctor,
+  trainTokenizer,
+  trainPrior,
+  sample,
+  inpaint,
+  outpaint,
+  evalTokenizer,
+  evalPrior,
+  evalFid,
+  trainClassifier,
+  encode,
+  decode,
+  reconstruct,
+  info,
+  importTaming,
+  importMovq,
+];

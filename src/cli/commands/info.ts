@@ -2,6 +2,7 @@
 // downsampling factor, codebook size and tokens per position — without running it.
 import { statSync } from 'node:fs';
 import { defineCommand } from '../command.js';
+import { terminalSafe } from '../sanitize.js';
 
 export const command = defineCommand({
   name: 'info',
@@ -20,6 +21,7 @@ export const command = defineCommand({
     const T = await import('../../torch/index.js');
     const { loadModelFile, MODEL_KEYS } = await import('../../io/index.js');
     const { TOKENIZER_KINDS } = await import('../../tokenizers/index.js');
+    const { nonFiniteKeys } = await import('../../nn/index.js');
 
     c.requireFile(o.model, 'model file');
     const bytes = statSync(o.model).size;
@@ -31,10 +33,37 @@ export const command = defineCommand({
         const f = loadModelFile(o.model);
         let params = 0;
         for (const t of Object.values(f.stateDict)) params += t.numel;
-        return { kind: f.kind, config: f.config as Record<string, unknown>, metadata: f.metadata, tensors: Object.keys(f.stateDict).length, params };
+        return {
+          kind: f.kind,
+          config: f.config as Record<string, unknown>,
+          metadata: f.metadata,
+          tensors: Object.keys(f.stateDict).length,
+          params,
+          nonFinite: nonFiniteKeys(f.stateDict),
+        };
       });
     } catch (e) {
       throw c.withMessage(e, `cannot read model file ${o.model}: ${c.describeError(e).replace(/^model file \S+: /, '')}`);
+    }
+    // Every kind with a loader is rebuilt, which checks names, shapes, dtypes and values against its
+    // config; for other kinds at least NaN/Infinity weights are reported.
+    const rebuild: Record<string, () => Promise<{ dispose(): void }>> = {
+      prior: async () => (await import('../../priors/index.js')).PriorModel.load(o.model),
+      classifier: async () => (await import('../../metrics/classifier.js')).loadClassifier(o.model),
+    };
+    const load = rebuild[file.kind];
+    if (load) {
+      try {
+        (await load()).dispose();
+      } catch (e) {
+        const msg = c.describeError(e).replace(/^cannot load classifier: /, '');
+        throw c.withMessage(e, msg.includes(o.model) ? msg : `cannot load model ${o.model}: ${msg}`);
+      }
+    } else if (file.nonFinite.length && !(TOKENIZER_KINDS as readonly string[]).includes(file.kind)) {
+      const n = file.nonFinite.length;
+      throw new Error(
+        `model file ${o.model}: ${n} tensor${n === 1 ? '' : 's'} with NaN or Infinity: ${file.nonFinite.slice(0, 5).join(', ')}${n > 5 ? ', …' : ''}`,
+      );
     }
     const metadata = Object.fromEntries(Object.entries(file.metadata).filter(([k]) => k !== MODEL_KEYS.config && k !== MODEL_KEYS.kind));
 
@@ -83,7 +112,11 @@ export const command = defineCommand({
     }
     for (const [key, v] of Object.entries(config ?? {})) rows.push([`config.${key}`, JSON.stringify(v)]);
     for (const [key, v] of Object.entries(metadata)) rows.push([key, v]);
-    c.printRows(ctx, rows);
+    // Keys and values come from the file: escape control characters and newlines (sanitize.ts).
+    c.printRows(
+      ctx,
+      rows.map(([k, v]) => [terminalSafe(k), terminalSafe(v)]),
+    );
     return 0;
   },
 });

@@ -19,9 +19,10 @@ export const command = defineCommand({
     input: { type: 'string', required: true, metavar: 'image', help: 'image to edit (PNG/JPEG/WebP)' },
     mask: { type: 'string', metavar: 'mask.png', help: 'region to regenerate: white (≥ 128) on black' },
     box: { type: 'string', metavar: 'x,y,w,h', help: 'region to regenerate, in pixels of the model-sized image' },
-    class: { type: 'string', metavar: 'name|id', help: "class to steer the new content toward (default: none — the null class)" },
-    startStep: { type: 'number', integer: true, min: 0, default: 2, help: 'first decoding step (editing starts late)' },
+    class: { type: 'string', metavar: 'name|id', help: 'class to steer the new content toward (default: none — the null class)' },
+    startStep: { type: 'number', integer: true, min: 0, help: 'first decoding step (default: 2, or steps − 1 when fewer; editing starts late)' },
     out: { type: 'string', required: true, metavar: 'file.png', help: 'output image' },
+    overwrite: { type: 'boolean', help: 'allow --out to be the --input or --mask file' },
     ...samplingOptions,
   },
   examples: [
@@ -31,23 +32,38 @@ export const command = defineCommand({
   async run(o, _pos, ctx) {
     const T = await import('../../torch/index.js');
     const { writePng } = await import('../../data/index.js');
-    const { loadPrior, parseClass, generateOptions, readImageFor, boxMask, readMask } = await import('../prior-common.js');
+    const { loadPrior, parseClass, generateOptions, readImageFor, boxMask, readMask, inFlagTerms } = await import('../prior-common.js');
+    const { refuseOverwritingInputs } = await import('../outputs.js');
     if ((o.mask === undefined) === (o.box === undefined)) throw new UsageError('give exactly one of --mask mask.png or --box x,y,w,h');
-    const pm = loadPrior(o.model);
-    if (pm.arch !== 'maskgit') throw new UsageError(`${o.model} is an autoregressive prior; inpainting needs a MaskGIT prior`);
-    const cls = parseClass(pm, o.class);
-    const [H, W] = pm.config.imageSize;
-    const { image, resizedFrom } = await readImageFor(pm, o.input, [W, H]);
-    if (resizedFrom) ctx.err(`note: resized ${o.input} from ${resizedFrom[0]}×${resizedFrom[1]} to the model's ${W}×${H}`);
-    const mask = o.box !== undefined ? boxMask(o.box, H, W) : await readMask(o.mask!, H, W);
+    const inputs = [{ flag: '--input', path: o.input, what: 'image' }, ...(o.mask !== undefined ? [{ flag: '--mask', path: o.mask, what: 'image' }] : [])];
+    refuseOverwritingInputs(o.out, inputs, o.overwrite);
     const steps = o.steps ?? 12;
-    if (o.startStep >= steps) throw new UsageError(`--start-step ${o.startStep} must be below --steps ${steps}`);
-    const g = generateOptions(o as SamplingFlags);
-    const { image: out, tokenMask } = pm.inpaint(image, mask, { ...g, steps, startStep: o.startStep, class: cls ?? null });
-    await writePng(resolve(o.out), out.index(0));
-    const masked = T.tidy(() => tokenMask.sum().item());
-    ctx.out(`wrote ${o.out}: regenerated ${masked} of ${tokenMask.numel} tokens (region widened by one token; steps ${o.startStep}–${steps - 1} of ${steps}; seed ${o.seed})`);
-    pm.dispose();
+    const startStep = o.startStep ?? Math.max(0, Math.min(2, steps - 1));
+    if (startStep >= steps) throw new UsageError(`--start-step ${startStep} must be below --steps ${steps}`);
+    const pm = loadPrior(o.model);
+    try {
+      if (!pm.prior.editsAnywhere)
+        throw new UsageError(`${o.model} is an ${pm.prior.label} prior; inpainting needs a prior that sees the whole image (MaskGIT)`);
+      const cls = parseClass(pm, o.class);
+      const [H, W] = pm.config.imageSize;
+      const { image, resizedFrom } = await readImageFor(pm, o.input, [W, H]);
+      if (resizedFrom) ctx.err(`note: resized ${o.input} from ${resizedFrom[0]}×${resizedFrom[1]} to the model's ${W}×${H}`);
+      const mask = o.box !== undefined ? boxMask(o.box, H, W) : await readMask(o.mask!, H, W);
+      const g = generateOptions(o as SamplingFlags);
+      let res;
+      try {
+        res = pm.inpaint(image, mask, { ...g, steps, startStep, class: cls ?? null });
+      } catch (e) {
+        throw inFlagTerms(e);
+      }
+      await writePng(resolve(o.out), res.image.index(0));
+      const masked = T.tidy(() => res.tokenMask.sum().item());
+      ctx.out(
+        `wrote ${o.out}: regenerated ${masked} of ${res.tokenMask.numel} tokens (region widened by one token; steps ${startStep}–${steps - 1} of ${steps}; seed ${o.seed})`,
+      );
+    } finally {
+      pm.dispose();
+    }
     return 0;
   },
 });

@@ -1,0 +1,208 @@
+// The run configuration of `tessera train prior`: its typed config and its schema (flags and
+// config.json keys; see config.ts for the one resolver and resume rule). Loads no engine code.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { PriorArch } from '../priors/pipeline.js';
+import type { TransformerConfig } from '../priors/transformer.js';
+import { isObject } from '../io/validate.js';
+import { FlagError, absolutePath, canonicalData, check, trainSchema, MAX_IMAGE_SIDE } from './config.js';
+
+/** Everything a prior run is defined by; saved in the checkpoint. */
+export interface PriorTrainConfig {
+  arch: PriorArch;
+  /** Transformer size and prior options (classDropout, positions, labelSmoothing, trainSchedule). */
+  model: TransformerConfig & { classDropout?: number; positions?: 'learned' | 'sincos2d'; labelSmoothing?: number };
+  /** Condition on the dataset's labels (false: unconditional). */
+  conditional: boolean;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  warmup: number;
+  /** Cosine decay to 10% over this many steps (the schedule's length: --steps may raise it on resume). */
+  steps: number;
+  emaDecay: number | null;
+  /** Also train on horizontally mirrored images (tokens of the flipped image). */
+  flip: boolean;
+  seed: number;
+}
+
+/** <out>/config.json: the trainer's config plus where its tokens come from. */
+export interface PriorRunConfig extends PriorTrainConfig {
+  tokenizer: string;
+  data: string;
+  size: number;
+  valCount: number;
+}
+
+export function priorTrainConfig(r: PriorRunConfig): PriorTrainConfig {
+  const { tokenizer: _t, data: _d, size: _s, valCount: _v, ...train } = r;
+  return train;
+}
+
+/** What the caller provides to a new run: the kind of a model file (from its metadata), to check --tokenizer. */
+export interface PriorBuildContext {
+  modelKind(path: string): string | undefined;
+}
+
+const TOKENIZER_KINDS = ['vqvae', 'vqgan', 'movq'];
+
+/** data/size/valCount of the tokenizer's own run, when its model file sits in a run directory. */
+function tokenizerRun(tokenizer: string): { data?: unknown; size?: unknown; valCount?: unknown } {
+  const path = join(dirname(tokenizer), 'config.json');
+  if (!existsSync(path)) return {};
+  try {
+    const doc: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    return isObject(doc) ? doc : {};
+  } catch {
+    return {};
+  }
+}
+
+export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
+  name: 'prior',
+  flags: {
+    arch: { type: 'enum', values: ['ar', 'maskgit'], resume: 'fixed', help: 'prior architecture (required for a new run)' },
+    tokenizer: { type: 'string', normalize: absolutePath, resume: 'fixed', metavar: 'file', help: 'trained tokenizer model file (required for a new run)' },
+    data: {
+      type: 'string',
+      normalize: canonicalData,
+      resume: 'fixed',
+      metavar: 'spec',
+      help: "dataset: 'mnist', 'emoji:<vendor>[,…]' or 'folder:<path>' (default: the tokenizer run's)",
+    },
+    size: { type: 'int', min: 1, max: MAX_IMAGE_SIDE, resume: 'fixed', help: "image side in pixels (default: the tokenizer run's)" },
+    steps: {
+      type: 'int',
+      min: 1,
+      default: 3000,
+      resume: 'raise',
+      help: 'training steps; may be raised with --resume to extend a run (the cosine schedule stretches)',
+    },
+    batchSize: { type: 'int', min: 1, default: 64, resume: 'fixed', help: 'token sequences per step' },
+    lr: { type: 'number', min: 0, default: 5e-4, resume: 'fixed', help: 'peak learning rate, AdamW, warmup then cosine to 10%' },
+    warmup: { type: 'int', min: 0, default: 200, resume: 'fixed', help: 'warmup steps' },
+    weightDecay: { type: 'number', min: 0, default: 0.01, resume: 'fixed', help: 'AdamW weight decay on matrices' },
+    dim: { type: 'int', min: 8, default: 256, resume: 'fixed', saved: (r) => r.model.dim, help: 'transformer width' },
+    depth: { type: 'int', min: 1, default: 6, resume: 'fixed', saved: (r) => r.model.depth, help: 'transformer blocks' },
+    heads: { type: 'int', min: 1, default: 8, resume: 'fixed', saved: (r) => r.model.heads, help: 'attention heads' },
+    dropout: {
+      type: 'number',
+      min: 0,
+      max: 1,
+      exclusiveMax: true,
+      default: 0.1,
+      resume: 'fixed',
+      saved: (r) => r.model.dropout ?? 0,
+      help: 'dropout in the blocks',
+    },
+    classDropout: {
+      type: 'number',
+      min: 0,
+      max: 1,
+      default: 0.1,
+      resume: 'fixed',
+      saved: (r) => r.model.classDropout ?? 0,
+      help: 'share of labels dropped to the null class, enabling --cfg when sampling',
+    },
+    positions: {
+      type: 'enum',
+      values: ['learned', 'sincos2d'],
+      resume: 'fixed',
+      saved: (r) => r.model.positions ?? 'learned',
+      help: 'position embeddings (default: learned)',
+    },
+    unconditional: { type: 'boolean', resume: 'fixed', saved: (r) => !r.conditional, help: 'ignore the labels: an unconditional prior' },
+    flip: { type: 'boolean', resume: 'fixed', help: 'also train on mirrored images (not for digits or text)' },
+    ema: {
+      type: 'number',
+      min: 0,
+      max: 1,
+      default: 0.999,
+      resume: 'fixed',
+      metavar: 'decay',
+      saved: (r) => r.emaDecay,
+      help: 'EMA decay of the saved weights',
+    },
+    noEma: { type: 'boolean', resume: 'fixed', saved: (r) => r.emaDecay === null, describeSaved: (r) => `EMA ${r.emaDecay}`, help: 'save the raw weights' },
+    seed: { type: 'int', min: 0, default: 0, resume: 'fixed', help: 'random seed' },
+    valCount: { type: 'int', min: 1, resume: 'fixed', help: "validation images held out, as in train tokenizer (default: the tokenizer run's, else 500)" },
+    logEvery: { type: 'int', min: 1, default: 50, resume: 'free', help: 'progress line every N steps when stderr is not a terminal' },
+    imageEvery: { type: 'int', min: 1, default: 500, resume: 'free', help: 'write samples-latest.png every N steps' },
+    checkpointEvery: { type: 'int', min: 1, default: 500, resume: 'free', help: 'save the checkpoint and model every N steps' },
+  },
+  keys: {
+    arch: check.oneOf(['ar', 'maskgit'] as const),
+    // Checked in depth by the prior's constructor.
+    model: check.object<PriorTrainConfig['model']>('the transformer config'),
+    conditional: check.boolean(),
+    batchSize: check.int(1),
+    lr: check.number({ min: 0 }),
+    weightDecay: check.number({ min: 0 }),
+    warmup: check.int(0),
+    steps: check.int(1),
+    emaDecay: check.nullable(check.number({ min: 0, max: 1 })),
+    flip: check.boolean(),
+    seed: check.int(0),
+    tokenizer: (v, w) => absolutePath(check.string()(v, w)),
+    data: check.dataSpec(),
+    size: check.int(1),
+    valCount: check.int(1),
+  },
+  build(s, x) {
+    const { flags: o, file } = s;
+    const arch = s.maybe('arch');
+    const tokenizer = s.maybe('tokenizer');
+    if (arch === undefined || tokenizer === undefined) throw new FlagError('a new run needs --arch and --tokenizer (or --resume to continue the run in --out)');
+    if (!existsSync(tokenizer)) throw new FlagError(`--tokenizer: file not found: ${tokenizer}`);
+    // Say what is wrong in the user's terms before anything else (a prior's model file sits in a
+    // run directory whose config.json has no tokenizer settings to offer).
+    const kind = x.modelKind(tokenizer);
+    if (kind === undefined)
+      throw new FlagError(
+        `--tokenizer ${tokenizer} is not a Tessera model file; give the model.safetensors of a 'tessera train tokenizer' run or an imported tokenizer`,
+      );
+    if (!TOKENIZER_KINDS.includes(kind)) {
+      const what = kind === 'prior' ? 'a prior' : kind === 'classifier' ? 'a classifier' : `a '${kind}' model`;
+      throw new FlagError(
+        `--tokenizer ${tokenizer} is ${what}, not a tokenizer; give the model.safetensors of a 'tessera train tokenizer' run or an imported tokenizer`,
+      );
+    }
+    if (o.ema !== undefined && o.noEma) throw new FlagError('--ema and --no-ema contradict each other');
+    const run = tokenizerRun(tokenizer);
+    const fromRun = <T>(k: 'data' | 'size' | 'valCount', c: (v: unknown, w: string) => T): T | undefined =>
+      run[k] === undefined ? undefined : c(run[k], `${join(dirname(tokenizer), 'config.json')}: ${k}`);
+    const data = s.maybe('data') ?? fromRun('data', check.dataSpec());
+    const size = s.maybe('size') ?? fromRun('size', check.int(1));
+    if (data === undefined || size === undefined) {
+      throw new FlagError(
+        `missing ${data === undefined ? '--data' : ''}${data === undefined && size === undefined ? ' and ' : ''}${size === undefined ? '--size' : ''}: the tokenizer has no run config.json next to it to take them from`,
+      );
+    }
+    const conditional = o.unconditional ? false : (file.conditional ?? true);
+    const model = file.model ?? {
+      dim: s.flag('dim')!,
+      depth: s.flag('depth')!,
+      heads: s.flag('heads')!,
+      dropout: s.flag('dropout')!,
+      classDropout: conditional ? s.flag('classDropout')! : 0,
+      positions: s.flag('positions') ?? 'learned',
+    };
+    return {
+      arch,
+      model,
+      conditional,
+      batchSize: s.get('batchSize'),
+      lr: s.get('lr'),
+      weightDecay: s.get('weightDecay'),
+      warmup: s.get('warmup'),
+      steps: s.get('steps'),
+      emaDecay: o.noEma ? null : o.ema !== undefined ? o.ema : file.emaDecay !== undefined ? file.emaDecay : s.flag('ema')!,
+      flip: o.flip ?? file.flip ?? false,
+      seed: s.get('seed'),
+      tokenizer,
+      data,
+      size,
+      valCount: s.maybe('valCount') ?? fromRun('valCount', check.int(1)) ?? 500,
+    };
+  },
+});
