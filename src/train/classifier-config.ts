@@ -1,7 +1,7 @@
 // The run configuration of `tessera train classifier`: its typed config and its schema (flags and
 // config.json keys; see config.ts for the one resolver and resume rule). Loads no engine code.
 import type { ClassifierConfig } from '../metrics/classifier.js';
-import { FlagError, canonicalData, check, trainSchema, MAX_IMAGE_SIDE } from './config.js';
+import { FlagError, canonicalData, check, trainSchema, MAX_IMAGE_SIDE, stepsField } from './config.js';
 
 /** Everything a classifier run is defined by; saved in the checkpoint. */
 export interface ClassifierTrainConfig {
@@ -65,13 +65,7 @@ export const CLASSIFIER_SCHEMA = trainSchema<ClassifierRunConfig, ClassifierBuil
       saved: (r) => r.model.size,
       help: 'image side in pixels the classifier is trained at (default: 28 for mnist, else required)',
     },
-    steps: {
-      type: 'int',
-      min: 1,
-      default: 2000,
-      resume: 'raise',
-      help: 'training steps; may be raised with --resume to extend a run (the cosine schedule stretches)',
-    },
+    steps: stepsField(2000),
     batchSize: { type: 'int', min: 1, default: 64, resume: 'fixed', help: 'images per step' },
     lr: { type: 'number', min: 0, default: 2e-3, resume: 'fixed', help: 'peak learning rate, AdamW with warmup then cosine decay' },
     weightDecay: { type: 'number', min: 0, default: 0.05, resume: 'fixed', help: 'AdamW weight decay on conv/linear weights' },

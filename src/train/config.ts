@@ -108,6 +108,20 @@ export function trainSchema<R extends object, X = void>() {
 /** Largest image side a trainer takes (2048² pixels is TESSERA_MAX_PIXELS' default: see src/data/limits.ts). */
 export const MAX_IMAGE_SIDE = 2048;
 
+/** `--steps`: the one setting every trainer lets a resume raise (the schedule stretches from the checkpoint). */
+export const stepsField = (def: number) =>
+  ({
+    type: 'int',
+    min: 1,
+    default: def,
+    resume: 'raise',
+    help: 'training steps; may be raised with --resume to extend a run (the cosine schedule stretches)',
+  }) as const;
+
+/** `--ema`: decay of the weight average saved as the run's model file. */
+export const emaField = <R extends { emaDecay: number | null }>(help: string) =>
+  ({ type: 'number', min: 0, max: 1, default: 0.999, resume: 'fixed', metavar: 'decay', saved: (r: R) => r.emaDecay, help }) as const;
+
 export const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 const negated = (key: string): string => 'no' + key[0]!.toUpperCase() + key.slice(1);
 

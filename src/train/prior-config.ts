@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { PriorArch } from '../priors/pipeline.js';
 import type { TransformerConfig } from '../priors/transformer.js';
 import { isObject } from '../io/validate.js';
-import { FlagError, absolutePath, canonicalData, check, trainSchema, MAX_IMAGE_SIDE } from './config.js';
+import { FlagError, absolutePath, canonicalData, check, trainSchema, MAX_IMAGE_SIDE, stepsField, emaField } from './config.js';
 
 /** Everything a prior run is defined by; saved in the checkpoint. */
 export interface PriorTrainConfig {
@@ -71,13 +71,7 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
       help: "dataset: 'mnist', 'emoji:<vendor>[,…]' or 'folder:<path>' (default: the tokenizer run's)",
     },
     size: { type: 'int', min: 1, max: MAX_IMAGE_SIDE, resume: 'fixed', help: "image side in pixels (default: the tokenizer run's)" },
-    steps: {
-      type: 'int',
-      min: 1,
-      default: 3000,
-      resume: 'raise',
-      help: 'training steps; may be raised with --resume to extend a run (the cosine schedule stretches)',
-    },
+    steps: stepsField(3000),
     batchSize: { type: 'int', min: 1, default: 64, resume: 'fixed', help: 'token sequences per step' },
     lr: { type: 'number', min: 0, default: 5e-4, resume: 'fixed', help: 'peak learning rate, AdamW, warmup then cosine to 10%' },
     warmup: { type: 'int', min: 0, default: 200, resume: 'fixed', help: 'warmup steps' },
@@ -113,16 +107,7 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
     },
     unconditional: { type: 'boolean', resume: 'fixed', saved: (r) => !r.conditional, help: 'ignore the labels: an unconditional prior' },
     flip: { type: 'boolean', resume: 'fixed', help: 'also train on mirrored images (not for digits or text)' },
-    ema: {
-      type: 'number',
-      min: 0,
-      max: 1,
-      default: 0.999,
-      resume: 'fixed',
-      metavar: 'decay',
-      saved: (r) => r.emaDecay,
-      help: 'EMA decay of the saved weights',
-    },
+    ema: emaField('EMA decay of the saved weights'),
     noEma: { type: 'boolean', resume: 'fixed', saved: (r) => r.emaDecay === null, describeSaved: (r) => `EMA ${r.emaDecay}`, help: 'save the raw weights' },
     seed: { type: 'int', min: 0, default: 0, resume: 'fixed', help: 'random seed' },
     valCount: { type: 'int', min: 1, resume: 'fixed', help: "validation images held out, as in train tokenizer (default: the tokenizer run's, else 500)" },

@@ -6,7 +6,7 @@ import type { TokenizerConfigs } from '../tokenizers/factory.js';
 import type { QuantizerSpec } from '../tokenizers/base.js';
 import type { VQGANLossConfig } from '../losses/vqgan-loss.js';
 import { ConfigError } from '../io/validate.js';
-import { FlagError, absolutePath, canonicalData, check, trainSchema, MAX_IMAGE_SIDE } from './config.js';
+import { FlagError, absolutePath, canonicalData, check, trainSchema, MAX_IMAGE_SIDE, emaField } from './config.js';
 
 export const TOKENIZER_ARCHS = ['vqvae', 'vqgan', 'movq'] as const satisfies readonly TokenizerKind[];
 
@@ -148,16 +148,7 @@ export const TOKENIZER_SCHEMA = trainSchema<TokenizerRunConfig>()({
       help: 'movq: channel groups quantized per position (multichannel; 1 = plain MoVQ)',
     },
     ch: { type: 'int', min: 1, default: 64, resume: 'fixed', saved: (r) => facts(r).ch, help: 'base channel width' },
-    ema: {
-      type: 'number',
-      min: 0,
-      max: 1,
-      default: 0.999,
-      resume: 'fixed',
-      metavar: 'decay',
-      saved: (r) => r.emaDecay,
-      help: 'EMA decay of the weights saved in model.safetensors',
-    },
+    ema: emaField('EMA decay of the weights saved in model.safetensors'),
     noEma: {
       type: 'boolean',
       resume: 'fixed',
