@@ -83,6 +83,21 @@ export const EVAL_STEPS: Step[] = [
     evaluate: prior('emoji-maskgit', { n: 500, sampling: { steps: 12, cfg: 3 } }),
     json: 'evals/prior-emoji-maskgit-cfg3.json',
   },
+  // VQ-Diffusion at 100/50/20/10 visited timesteps, without guidance and with the model's recommended settings.
+  ...[100, 50, 20, 10].flatMap((steps): Step[] => [
+    {
+      name: `eval prior mnist diffusion ${steps}`,
+      group: 'evals',
+      evaluate: prior('mnist-diffusion', { n: 1000, sampling: { steps, defaults: false } }),
+      json: `evals/prior-mnist-diffusion-${steps}.json`,
+    },
+    {
+      name: `eval prior mnist diffusion ${steps} recommended`,
+      group: 'evals',
+      evaluate: prior('mnist-diffusion', { n: 1000, sampling: { steps } }),
+      json: `evals/prior-mnist-diffusion-${steps}-rec.json`,
+    },
+  ]),
 ];
 
 const STEPS: Step[] = [
@@ -186,6 +201,18 @@ function render(stamp: string[]): string {
     ['mnist-maskgit, 12 steps, cfg 3', readJson('evals/prior-mnist-maskgit-cfg3.json')],
     ['mnist-ar, KV cache', readJson('evals/prior-mnist-ar.json')],
     ['mnist-ar, KV cache, cfg 3', readJson('evals/prior-mnist-ar-cfg3.json')],
+    ...[100, 50, 20, 10].flatMap((n): [string, any][] => {
+      const rec = readJson(`evals/prior-mnist-diffusion-${n}-rec.json`);
+      const how = rec
+        ? [rec.sampling.cfg !== null ? `cfg ${rec.sampling.cfg}` : '', rec.sampling.truncation < 1 ? `r ${rec.sampling.truncation}` : '']
+            .filter(Boolean)
+            .join(', ')
+        : '';
+      return [
+        [`mnist-diffusion, ${n} steps`, readJson(`evals/prior-mnist-diffusion-${n}.json`)],
+        [`mnist-diffusion, ${n} steps, ${how || 'recommended'}`, rec],
+      ];
+    }),
     ['emoji-maskgit, 12 steps', readJson('evals/prior-emoji-maskgit.json')],
     ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3.json')],
   ];
@@ -290,6 +317,28 @@ function render(stamp: string[]): string {
     for (const [k, v] of Object.entries(tk as Record<string, any>)) if (!k.startsWith('_')) L.push(`- ${k}: ${v.note}`);
     L.push('');
     for (const k of Object.keys(tk)) if (existsSync(join(R, `tokenizers/${k}-recon.png`))) L.push(`![${k}](bench/results/tokenizers/${k}-recon.png) `);
+    L.push('');
+  }
+  // ViT-VQGAN vs CNN tokenizers at the same 8×8 tokens (issue 12); rows written from `tessera train
+  // tokenizer` + `tessera eval tokenizer` runs, each with its exact command.
+  const vt = readJson('vitvqgan/results.json');
+  if (vt) {
+    L.push(
+      '## ViT-VQGAN vs VQGAN vs MoVQ at 8×8 tokens',
+      '',
+      `${vt._meta?.data} at 64×64, 8×8 tokens per image, ${vt._meta?.codebookSize} codes, ${vt._meta?.steps} steps of ${vt._meta?.batchSize} (measured ${String(vt._meta?.date ?? '').slice(0, 10)}; ${vt._meta?.note ?? ''}). Metrics by \`tessera eval tokenizer\` on the held-out split; throughput: training images/s from the run log, encode images/s on 32-image batches.`,
+      '',
+      '| model | PSNR (dB) | SSIM | rFID-tessera | code use | perplexity | params | train img/s | encode img/s |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const [k, v] of Object.entries(vt as Record<string, any>)) {
+      if (k.startsWith('_')) continue;
+      L.push(
+        `| ${k} | ${f(v.psnr, 2)} | ${f(v.ssim, 3)} | ${v.rfid == null ? '—' : f(v.rfid, 2)} | ${pct(v.utilization)} | ${f(v.perplexity, 0)} | ${v.params == null ? '—' : (v.params / 1e6).toFixed(2) + 'M'} | ${v.trainImagesPerSec == null ? '—' : f(v.trainImagesPerSec, 1)} | ${v.encodeImagesPerSec == null ? '—' : f(v.encodeImagesPerSec, 0)} |`,
+      );
+    }
+    L.push('');
+    for (const [k, v] of Object.entries(vt as Record<string, any>)) if (!k.startsWith('_') && v.command) L.push(`- ${k}: \`${v.command}\``);
     L.push('');
   }
   const cb = readJson('codebook/results.json');

@@ -493,7 +493,7 @@ describe('VQGANLoss', () => {
         near(d.loss.item(), vc.discriminator.loss!, 1e-4, 1e-7, 'd_loss tensor');
         near(d.log.logits_real, vc.discriminator.logits_real!, 1e-4, 1e-6, 'logits_real');
         near(d.log.logits_fake, vc.discriminator.logits_fake!, 1e-4, 1e-6, 'logits_fake');
-        const [gd] = T.autograd.grad(d.loss, s.loss.discriminator.main.at(0).getParameter('weight')!);
+        const [gd] = T.autograd.grad(d.loss, (s.loss.discriminator as NLayerDiscriminator).main.at(0).getParameter('weight')!);
         near(gd!.norm().item(), vc.discriminator.main0_grad_norm!, 1e-3, 1e-7, 'D main.0 grad norm');
       });
       s.dispose();
@@ -591,7 +591,7 @@ describe('VQGANLoss', () => {
     assert.throws(
       () => resolveVQGANLossConfig({ discStrat: 100 } as VQGANLossConfig, 'gan'),
       (e: unknown) =>
-        e instanceof ConfigError && /^gan: unknown key 'discStrat' \(did you mean 'discStart'\? valid: recLoss, .*adaptiveWeight\)$/.test(e.message),
+        e instanceof ConfigError && /^gan: unknown key 'discStrat' \(did you mean 'discStart'\? valid: recLoss, .*adaptiveWeight, .*r1Every\)$/.test(e.message),
     );
     assert.deepEqual(resolveVQGANLossConfig({ discStart: 5 }, 'gan').discStart, 5);
   });

@@ -86,15 +86,20 @@ before(async () => {
 
 /** One token per pixel value (256 codes, downsampling 1); decode adds `offset`. */
 function pixelTokenizer(offset = 0): Tokenizer {
+  const encode = (x: Tensor) => T.tidy(() => x.add(1).mul(127.5).round().squeezeDim(1).to('int64'));
+  // In float64, then rounded once: bit-identical to the loader's u / 127.5 − 1.
+  const decode = (codes: Tensor) => T.tidy(() => codes.double().div(127.5).sub(1).add(offset).float().unsqueeze(1));
   return {
     kind: 'vqvae',
     inChannels: 1,
     downsample: 1,
     codebookSize: 256,
     tokensPerPosition: 1,
-    encode: (x: Tensor) => T.tidy(() => x.add(1).mul(127.5).round().squeezeDim(1).to('int64')),
-    // In float64, then rounded once: bit-identical to the loader's u / 127.5 − 1.
-    decode: (codes: Tensor) => T.tidy(() => codes.double().div(127.5).sub(1).add(offset).float().unsqueeze(1)),
+    levels: [{ name: 'tokens', downsample: 1, codebookSize: 256, tokensPerPosition: 1 }],
+    encode,
+    decode,
+    encodeLevels: (x: Tensor) => [encode(x)],
+    decodeLevels: (l: readonly Tensor[]) => decode(l[0]!),
     eval() {},
     dispose() {},
   } as unknown as Tokenizer;

@@ -452,7 +452,7 @@ describe('every quantizer', () => {
       const q: Quantizer = createQuantizer(JSON.parse(JSON.stringify(cfg)) as QuantizerConfig);
       assert.equal(
         q.constructor.name,
-        { vq: 'VectorQuantizer', multichannel: 'MultichannelQuantizer', residual: 'ResidualQuantizer', simvq: 'SimVQ' }[cfg.type],
+        { vq: 'VectorQuantizer', multichannel: 'MultichannelQuantizer', residual: 'ResidualQuantizer', simvq: 'SimVQ', lc: 'LCQuantizer' }[cfg.type],
       );
       // A first training step (k-means init, parameter gradients allocated), then count handles.
       T.tidy(() => {
@@ -496,7 +496,7 @@ describe('every quantizer', () => {
   it('createQuantizer rejects an unknown type, misspelt options and out-of-range values', () => {
     assert.throws(
       () => createQuantizer({ type: 'fsq' } as unknown as QuantizerConfig),
-      /^ConfigError: quantizer\.type: expected one of vq, multichannel, residual, simvq, got "fsq"$/,
+      /^ConfigError: quantizer\.type: expected one of vq, multichannel, residual, simvq, lc, got "fsq"$/,
     );
     assert.throws(
       () => createQuantizer(JSON.parse('{"type":"vq","codebookSize":8,"dim":2,"emaa":true}') as QuantizerConfig),

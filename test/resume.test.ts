@@ -11,6 +11,8 @@ const { tessera, p } = cliSandbox('resume');
 
 interface Case {
   trainer: 'tokenizer' | 'prior' | 'classifier';
+  /** Run directory name when a trainer has several cases (default: the trainer). */
+  name?: string;
   /** A new run's flags (4 steps). */
   args: () => string[];
   /** Flags that differ from the saved run, and how the refusal names them. */
@@ -80,6 +82,33 @@ const CASES: Case[] = [
     ],
   },
   {
+    // VQ-Diffusion's importance-sampling statistics are module state: they must resume exactly too.
+    trainer: 'prior',
+    name: 'diffusion',
+    args: () => [
+      '--arch',
+      'diffusion',
+      '--tokenizer',
+      tokenizerModel(),
+      '--steps',
+      '4',
+      '--batch-size',
+      '4',
+      '--dim',
+      '16',
+      '--depth',
+      '1',
+      '--heads',
+      '2',
+      '--val-count',
+      '8',
+    ],
+    changes: [
+      [['--arch', 'ar'], /--arch ar \(saved: diffusion\)/],
+      [['--depth', '2'], /--depth 2 \(saved: 1\)/],
+    ],
+  },
+  {
     trainer: 'classifier',
     args: () => [
       '--data',
@@ -122,12 +151,12 @@ const steps = (dir: string) =>
 
 before(() => {
   // Every case's uninterrupted reference run (the prior's tokenizer is the tokenizer's).
-  for (const c of CASES) ok(tessera('train', c.trainer, ...c.args(), '--out', `runs/${c.trainer}-ref`));
+  for (const c of CASES) ok(tessera('train', c.trainer, ...c.args(), '--out', `runs/${c.name ?? c.trainer}-ref`));
 });
 
 for (const c of CASES) {
-  test(`train ${c.trainer}: flags equal to the saved run are accepted and the resume is bit-exact; other changes are refused; --steps may be raised`, () => {
-    const dir = `runs/${c.trainer}`;
+  test(`train ${c.name ?? c.trainer}: flags equal to the saved run are accepted and the resume is bit-exact; other changes are refused; --steps may be raised`, () => {
+    const dir = `runs/${c.name ?? c.trainer}`;
     ok(tessera('train', c.trainer, ...c.args(), '--out', dir, '--stop-after', '2'));
 
     // Each changed flag: a one-line usage error naming it, and the run is left as it was.
@@ -152,7 +181,10 @@ for (const c of CASES) {
     // Repeating every flag of the original command is accepted, and the run ends bit-identical.
     const r = ok(tessera('train', c.trainer, ...c.args(), '--out', dir, '--resume'));
     assert.match(r.out, /^resuming at step 2: /m);
-    assert.ok(bytes(dir, 'model.safetensors').equals(bytes(`runs/${c.trainer}-ref`, 'model.safetensors')), 'resumed model differs from the uninterrupted run');
+    assert.ok(
+      bytes(dir, 'model.safetensors').equals(bytes(`runs/${c.name ?? c.trainer}-ref`, 'model.safetensors')),
+      'resumed model differs from the uninterrupted run',
+    );
     assert.deepEqual(steps(dir), [1, 2, 3, 4]);
 
     // --steps raised: the run continues to the new length, saying the schedule is stretched.

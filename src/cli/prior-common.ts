@@ -23,9 +23,10 @@ export function loadPrior(path: string): PriorModel {
 /** The sampling flags as library options: only the flags given (unset ones take the model's defaults). */
 export function generateOptions(o: SamplingFlags): GenerateOptions {
   const g: GenerateOptions = { generator: new T.Generator(o.seed) };
-  for (const k of ['steps', 'temperature', 'topK', 'topP', 'cfg', 'schedule', 'choiceTemperature'] as const) {
+  for (const k of ['steps', 'temperature', 'topK', 'topP', 'cfg', 'schedule', 'choiceTemperature', 'truncation'] as const) {
     if (o[k] !== undefined) (g as Record<string, unknown>)[k] = o[k];
   }
+  if (o.purity) g.purity = true; // a boolean flag is false when absent: only a given --purity counts
   return g;
 }
 
@@ -37,13 +38,15 @@ const FLAG: Record<string, string> = {
   topP: '--top-p',
   schedule: '--schedule',
   choiceTemperature: '--choice-temperature',
+  truncation: '--truncation',
+  purity: '--purity',
   cache: '--no-cache',
 };
 
 /** A library error about an option → the flag the user typed ("option 'steps' does not apply" → "--steps …"). */
 export function inFlagTerms(e: unknown): unknown {
   if (!(e instanceof Error)) return e;
-  const m = /option '(\w+)' does not apply to an? (\S+) prior/.exec(e.message);
+  const m = /option '(\w+)' does not apply to an? (.+?) prior/.exec(e.message);
   if (m && FLAG[m[1]!]) return new UsageError(`${FLAG[m[1]!]} does not apply to ${/^[aeiou]/i.test(m[2]!) ? 'an' : 'a'} ${m[2]} prior`);
   return e;
 }
@@ -54,7 +57,13 @@ export function inFlagTerms(e: unknown): unknown {
  */
 export function describeSettings(pm: PriorModel, s: SamplingSettings): string {
   const o = s.options;
-  const parts: string[] = [pm.arch === 'ar' ? `autoregressive${o.cache === false ? ', no cache' : ''}` : `MaskGIT, ${o.steps ?? 8} steps`];
+  const head = {
+    ar: () => `autoregressive${o.cache === false ? ', no cache' : ''}`,
+    maskgit: () => `MaskGIT, ${o.steps ?? 8} steps`,
+    diffusion: () => `VQ-Diffusion, ${o.steps ?? (pm.prior.config as { timesteps: number }).timesteps} steps`,
+    hierarchical: () => `${pm.prior.label}${o.steps !== undefined ? `, ${o.steps} steps per level` : ''}`,
+  }[pm.arch];
+  const parts: string[] = [head()];
   const named: Record<string, string> = {
     steps: 'steps',
     cfg: 'guidance',
@@ -63,6 +72,7 @@ export function describeSettings(pm: PriorModel, s: SamplingSettings): string {
     topP: 'top-p',
     schedule: 'schedule',
     choiceTemperature: 'choice temperature',
+    truncation: 'truncation',
   };
   parts.push(o.cfg !== undefined && o.cfg !== 1 ? `guidance ${o.cfg}` : 'no guidance');
   if (o.temperature !== undefined) parts.push(`temperature ${o.temperature}`);
@@ -70,6 +80,8 @@ export function describeSettings(pm: PriorModel, s: SamplingSettings): string {
   if (o.topP !== undefined) parts.push(`top-p ${o.topP}`);
   if (o.schedule !== undefined) parts.push(`${o.schedule} schedule`);
   if (o.choiceTemperature !== undefined) parts.push(`choice temperature ${o.choiceTemperature}`);
+  if (o.truncation !== undefined) parts.push(`truncation ${o.truncation}`);
+  if (o.purity) parts.push('purity ordering');
   const from = s.fromModel.map((k) => named[k] ?? k);
   return parts.join(', ') + (from.length ? ` (${from.join(', ')} from the model file's recommended settings; flags override)` : '');
 }

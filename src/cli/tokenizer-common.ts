@@ -141,7 +141,7 @@ export function resizeNote(path: string, m: ModelImage, f: number): string | und
 
 /** decode(encode(x)), clamped to [-1, 1]: exactly what the tokens represent. */
 export function reconstruct(model: ConvTokenizer, images: Tensor): Tensor {
-  return T.tidy(() => T.noGrad(() => model.decode(model.encode(images)).clamp(-1, 1)));
+  return T.tidy(() => T.noGrad(() => model.decodeLevels(model.encodeLevels(images)).clamp(-1, 1)));
 }
 
 /** The trainer's deterministic train/val split, with a hint when --val-count does not fit the dataset. */
@@ -159,21 +159,32 @@ export function splitOrExplain(ds: Dataset, valCount: number): { train: Dataset;
 
 // ------------------------------------------------------------------ token JSON
 
-export interface TokenFile {
-  /** [h, w] or [h, w, K]. */
+/** One token grid: `shape` [h, w] or [h, w, K], ids in raster order (row-major over shape). */
+export interface TokenGrid {
   shape: number[];
-  /** Raster order (row-major over shape). */
   indices: number[];
 }
 
-export function tokensToJson(indices: Tensor): string {
-  // indices: [1, h, w] or [1, h, w, K]
-  const shape = indices.shape.slice(1);
-  return JSON.stringify({ shape, indices: indices.toArray() }) + '\n';
+/**
+ * A token file's grids, one per model level (coarsest first). On disk a single-level file is
+ * {"shape": [h, w], "indices": [...]}; a multi-level one (VQ-VAE-2) is
+ * {"levels": [{"name": "top", "shape": [h, w], "indices": [...]}, {"name": "bottom", ...}]}.
+ */
+export interface TokenFile {
+  levels: (TokenGrid & { name: string })[];
+}
+
+type LevelModel = Pick<ConvTokenizer, 'levels'>;
+
+/** One int64 tensor per level ([1, h, w] or [1, h, w, K]) → the token file's JSON text. */
+export function tokensToJson(model: LevelModel, levels: readonly Tensor[]): string {
+  const grid = (t: Tensor): TokenGrid => ({ shape: t.shape.slice(1), indices: t.toArray() as number[] });
+  if (levels.length === 1) return JSON.stringify(grid(levels[0]!)) + '\n';
+  return JSON.stringify({ levels: levels.map((t, i) => ({ name: model.levels[i]!.name, ...grid(t) })) }) + '\n';
 }
 
 /** Parses and validates a token file for `model`; every problem is one line naming the file. */
-export function parseTokens(text: string, path: string, model: ConvTokenizer): TokenFile {
+export function parseTokens(text: string, path: string, model: LevelModel): TokenFile {
   const fail = (msg: string): never => {
     throw new Error(`${path}: ${msg}`);
   };
@@ -183,32 +194,67 @@ export function parseTokens(text: string, path: string, model: ConvTokenizer): T
   } catch (e) {
     return fail(`not valid JSON (${firstLine((e as Error).message)})`);
   }
-  const expected = 'expected {"shape": [h, w] or [h, w, k], "indices": [...]}';
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return fail(expected);
-  const { shape, indices } = doc as { shape?: unknown; indices?: unknown };
-  if (shape === undefined || indices === undefined) return fail(`missing "${shape === undefined ? 'shape' : 'indices'}"; ${expected}`);
-  if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || !shape.every((n) => Number.isInteger(n) && n > 0)) {
-    return fail(`"shape" must be [h, w] or [h, w, k] with positive integers, got ${JSON.stringify(shape)}`);
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const want = model.levels;
+  const names = want.map((l) => `"${l.name}"`).join(', ');
+  let grids: Record<string, unknown>[];
+  if (want.length === 1) {
+    if (!isObj(doc)) return fail('expected {"shape": [h, w] or [h, w, k], "indices": [...]}');
+    grids = [doc];
+  } else {
+    const expected = `expected {"levels": [...]} with the levels ${names}, each {"name", "shape": [h, w], "indices": [...]}`;
+    if (!isObj(doc) || !Array.isArray(doc.levels)) return fail(`this model has ${want.length} token levels: ${expected}`);
+    const given = doc.levels as unknown[];
+    if (!given.every(isObj)) return fail(expected);
+    const byName = new Map(given.map((g) => [(g as Record<string, unknown>).name, g as Record<string, unknown>]));
+    const missing = want.filter((l) => !byName.has(l.name)).map((l) => `'${l.name}'`);
+    if (missing.length) return fail(`level ${missing.join(', ')} missing; this model's levels are ${names}`);
+    const extra = given.map((g) => (g as Record<string, unknown>).name).filter((n) => !want.some((l) => l.name === n));
+    if (extra.length) return fail(`unknown level ${extra.map((n) => JSON.stringify(n)).join(', ')}; this model's levels are ${names}`);
+    grids = want.map((l) => byName.get(l.name)!);
   }
-  if (!Array.isArray(indices)) return fail(`"indices" must be an array of token ids`);
-  const k = model.tokensPerPosition;
-  const perPos = shape.length === 3 ? (shape[2] as number) : 1;
-  if (perPos !== k || (k > 1 && shape.length !== 3)) {
-    const want = k === 1 ? '[h, w]' : `[h, w, ${k}]`;
-    return fail(`shape ${JSON.stringify(shape)} has ${perPos} token${perPos === 1 ? '' : 's'} per position but the model takes ${k} (shape ${want})`);
+  const levels = grids.map((g, li) => {
+    const info = want[li]!;
+    const where = want.length > 1 ? `level '${info.name}': ` : '';
+    const expected = 'expected {"shape": [h, w] or [h, w, k], "indices": [...]}';
+    const { shape, indices } = g as { shape?: unknown; indices?: unknown };
+    if (shape === undefined || indices === undefined) return fail(`${where}missing "${shape === undefined ? 'shape' : 'indices'}"; ${expected}`);
+    if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || !shape.every((n) => Number.isInteger(n) && n > 0)) {
+      return fail(`${where}"shape" must be [h, w] or [h, w, k] with positive integers, got ${JSON.stringify(shape)}`);
+    }
+    if (!Array.isArray(indices)) return fail(`${where}"indices" must be an array of token ids`);
+    const k = info.tokensPerPosition;
+    const perPos = shape.length === 3 ? (shape[2] as number) : 1;
+    if (perPos !== k || (k > 1 && shape.length !== 3)) {
+      const w = k === 1 ? '[h, w]' : `[h, w, ${k}]`;
+      return fail(`${where}shape ${JSON.stringify(shape)} has ${perPos} token${perPos === 1 ? '' : 's'} per position but the model takes ${k} (shape ${w})`);
+    }
+    const n = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (indices.length !== n) return fail(`${where}shape ${JSON.stringify(shape)} needs ${n} ids but "indices" has ${indices.length}`);
+    const size = info.codebookSize;
+    for (let i = 0; i < indices.length; i++) {
+      const v = indices[i];
+      if (typeof v !== 'number' || !Number.isInteger(v)) return fail(`${where}"indices"[${i}] is ${JSON.stringify(v)}, not an integer token id`);
+      if (v < 0 || v >= size) return fail(`${where}"indices"[${i}] = ${v} is outside the codebook [0, ${size})`);
+    }
+    return { name: info.name, shape: shape as number[], indices: indices as number[] };
+  });
+  // Every level must describe the same image: grid × its factor agrees with the first (coarsest) level.
+  const [h0, w0] = levels[0]!.shape as [number, number];
+  const f0 = want[0]!.downsample;
+  for (let i = 1; i < levels.length; i++) {
+    const f = want[i]!.downsample;
+    const [h, w] = levels[i]!.shape as [number, number];
+    if (h * f !== h0 * f0 || w * f !== w0 * f0) {
+      return fail(
+        `the ${want[i]!.name} grid ${h}×${w} disagrees with the ${want[0]!.name} grid ${h0}×${w0}: for a ${w0 * f0}×${h0 * f0} image it must be ${(h0 * f0) / f}×${(w0 * f0) / f}`,
+      );
+    }
   }
-  const n = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (indices.length !== n) return fail(`shape ${JSON.stringify(shape)} needs ${n} ids but "indices" has ${indices.length}`);
-  const size = model.codebookSize;
-  for (let i = 0; i < indices.length; i++) {
-    const v = indices[i];
-    if (typeof v !== 'number' || !Number.isInteger(v)) return fail(`"indices"[${i}] is ${JSON.stringify(v)}, not an integer token id`);
-    if (v < 0 || v >= size) return fail(`"indices"[${i}] = ${v} is outside the codebook [0, ${size})`);
-  }
-  return { shape: shape as number[], indices: indices as number[] };
+  return { levels };
 }
 
-export function readTokens(path: string, model: ConvTokenizer): TokenFile {
+export function readTokens(path: string, model: LevelModel): TokenFile {
   requireFile(path, 'token file');
   return parseTokens(readFileSync(path, 'utf8'), path, model);
 }

@@ -134,7 +134,7 @@ const prior: TrainerDef<PriorRunConfig, { modelKind(path: string): string | unde
     return {
       trainer,
       banner:
-        `${cfg.arch === 'ar' ? 'autoregressive' : 'MaskGIT'} prior (${common.formatCount(p.numParameters())} parameters, ${p.seqLen} tokens per image, ${classes}) ` +
+        `${trainer.model.arch === 'hierarchical' ? 'hierarchical ' : ''}${{ ar: 'autoregressive', maskgit: 'MaskGIT', diffusion: 'VQ-Diffusion' }[cfg.arch]} prior${cfg.level ? ` (training the ${cfg.level} level)` : ''} (${common.formatCount(p.numParameters())} parameters, ${p.seqLen} tokens per image, ${classes}) ` +
         `on ${cfg.data} tokens from ${cfg.tokenizer}: ${common.formatCount(trainer.tokens.size(0))} sequences`,
       plot: ['loss'],
       imageEvery: setting(PRIOR_SCHEMA, opts, 'imageEvery'),

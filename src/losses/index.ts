@@ -1,6 +1,14 @@
 // tessera/losses: the VQGAN training objective — PatchGAN discriminator, GAN losses with taming's
 // disc_start gate and adaptive weight, LPIPS from user-supplied weights, and their composition.
-export { NLayerDiscriminator, tamingWeightsInit_, type NLayerDiscriminatorOptions } from './discriminator.js';
+export {
+  NLayerDiscriminator,
+  tamingWeightsInit_,
+  StyleGAN2Discriminator,
+  r1Penalty,
+  type NLayerDiscriminatorOptions,
+  type StyleGAN2DiscriminatorOptions,
+} from './discriminator.js';
+export { logitLaplaceNll, logitLaplaceMap, LOGIT_LAPLACE_EPS } from './logit-laplace.js';
 export {
   hingeDLoss,
   vanillaDLoss,

@@ -12,7 +12,8 @@
 //   loss.discriminator.loadStateDict(io.stateDictFrom(ckpt, { prefix: 'loss.discriminator.' })).
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { NLayerDiscriminator } from './discriminator.js';
+import { NLayerDiscriminator, StyleGAN2Discriminator, r1Penalty } from './discriminator.js';
+import { logitLaplaceNll } from './logit-laplace.js';
 import { adaptiveGanWeight, adoptWeight, discriminatorLossFn, generatorLossFn, type DiscLossKind, type GenLossKind } from './gan.js';
 import type { PerceptualLoss } from './lpips.js';
 import { ConfigError, checkBoolean, checkEnum, checkInt, checkNumber, checkPositiveInt, isObject, rejectUnknownKeys } from '../io/validate.js';
@@ -53,6 +54,19 @@ export interface VQGANLossConfig {
    * a fixed GAN weight (MoVQ trains with a fixed 0.1).
    */
   adaptiveWeight?: boolean;
+  /**
+   * Weight of the logit-Laplace NLL (ViT-VQGAN: 0.1), added to nll. Needs a decoder that predicts
+   * μ and ln b (generatorLoss's `logitLaplace`). Default 0.
+   */
+  logLaplaceWeight?: number;
+  /** 'patchgan' (taming's NLayerDiscriminator, default) or 'stylegan2' (ViT-VQGAN's; needs discImageSize). */
+  discArch?: 'patchgan' | 'stylegan2';
+  /** Image side the StyleGAN2 discriminator is built for (0 = set by the trainer from the data). */
+  discImageSize?: number;
+  /** R1 penalty γ on real images in the discriminator step (0 = off; StyleGAN2 / the port use 10). */
+  r1Gamma?: number;
+  /** Lazy R1: apply it every this many steps, scaled by the interval (StyleGAN2: 16). */
+  r1Every?: number;
 }
 
 export type ResolvedVQGANLossConfig = Required<VQGANLossConfig>;
@@ -72,6 +86,11 @@ export const VQGAN_LOSS_KEYS = [
   'discNdf',
   'discInChannels',
   'adaptiveWeight',
+  'logLaplaceWeight',
+  'discArch',
+  'discImageSize',
+  'r1Gamma',
+  'r1Every',
 ] as const satisfies readonly (keyof VQGANLossConfig)[];
 
 /**
@@ -100,6 +119,11 @@ export function resolveVQGANLossConfig(c: VQGANLossConfig = {}, where = 'VQGANLo
     discNdf: opt('discNdf', 64, (v, w) => checkPositiveInt(v, w)),
     discInChannels: opt('discInChannels', 3, (v, w) => checkPositiveInt(v, w)),
     adaptiveWeight: opt('adaptiveWeight', true, checkBoolean),
+    logLaplaceWeight: opt('logLaplaceWeight', 0, weight),
+    discArch: opt('discArch', 'patchgan' as const, (v, w) => checkEnum(v, ['patchgan', 'stylegan2'] as const, w)),
+    discImageSize: opt('discImageSize', 0, count),
+    r1Gamma: opt('r1Gamma', 0, weight),
+    r1Every: opt('r1Every', 16, (v, w) => checkPositiveInt(v, w)),
   };
 }
 
@@ -111,6 +135,8 @@ export interface GeneratorLossLog {
   rec: number;
   /** Mean LPIPS distance (0 without the perceptual term). */
   p: number;
+  /** Mean logit-Laplace NLL per value (0 when its weight is 0). */
+  ll: number;
   q: number;
   g: number;
   /** 0 while disc_factor is 0 (not computed: it would cost a backward pass through LPIPS) and in no-grad evaluation. */
@@ -123,6 +149,8 @@ export interface DiscriminatorLossLog {
   logits_real: number;
   logits_fake: number;
   disc_factor: number;
+  /** The R1 penalty applied this step (0 when off or not due). */
+  r1: number;
 }
 
 export interface GeneratorLossInputs {
@@ -135,24 +163,30 @@ export interface GeneratorLossInputs {
   globalStep: number;
   /** The decoder's last-layer weight (`decoder.conv_out.weight`); needed for the adaptive weight. */
   lastLayer?: Tensor;
+  /** The decoder's logit-Laplace outputs (μ, ln b), required when logLaplaceWeight > 0. */
+  logitLaplace?: { mu: Tensor; logScale: Tensor };
 }
 
 export class VQGANLoss {
   readonly config: ResolvedVQGANLossConfig;
-  readonly discriminator: NLayerDiscriminator;
+  readonly discriminator: NLayerDiscriminator | StyleGAN2Discriminator;
   /** The frozen LPIPS, or null: then the perceptual term is left out (see tryLoadLpips). */
   readonly perceptual: PerceptualLoss | null;
   readonly #dLoss: (real: Tensor, fake: Tensor) => Tensor;
   readonly #gLoss: (fake: Tensor) => Tensor;
 
-  constructor(config: VQGANLossConfig = {}, opts: { perceptual?: PerceptualLoss | null; discriminator?: NLayerDiscriminator } = {}) {
+  constructor(config: VQGANLossConfig = {}, opts: { perceptual?: PerceptualLoss | null; discriminator?: NLayerDiscriminator | StyleGAN2Discriminator } = {}) {
     this.config = resolveVQGANLossConfig(config);
     const c = this.config;
     // Validate the loss kinds before allocating the discriminator.
     this.#dLoss = discriminatorLossFn(c.discLoss);
     this.#gLoss = generatorLossFn(c.genLoss);
     this.perceptual = opts.perceptual ?? null;
-    this.discriminator = opts.discriminator ?? new NLayerDiscriminator({ inputChannels: c.discInChannels, ndf: c.discNdf, nLayers: c.discNumLayers });
+    if (opts.discriminator) this.discriminator = opts.discriminator;
+    else if (c.discArch === 'stylegan2') {
+      if (!c.discImageSize) throw new ConfigError('VQGANLoss.discImageSize: the StyleGAN2 discriminator needs the image side');
+      this.discriminator = new StyleGAN2Discriminator({ size: c.discImageSize, inputChannels: c.discInChannels, channels: c.discNdf });
+    } else this.discriminator = new NLayerDiscriminator({ inputChannels: c.discInChannels, ndf: c.discNdf, nLayers: c.discNumLayers });
   }
 
   /** Whether LPIPS contributes to rec. */
@@ -172,7 +206,7 @@ export class VQGANLoss {
    * discriminator's parameters through D(x̂), so clear their gradients before the discriminator step
    * (or step only the autoencoder's optimizer with them), as Lightning does upstream.
    */
-  generatorLoss({ inputs, recon, qloss, globalStep, lastLayer }: GeneratorLossInputs): { loss: Tensor; log: GeneratorLossLog } {
+  generatorLoss({ inputs, recon, qloss, globalStep, lastLayer, logitLaplace }: GeneratorLossInputs): { loss: Tensor; log: GeneratorLossLog } {
     const c = this.config;
     const diff = inputs.sub(recon);
     const pixel = c.recLoss === 'l1' ? diff.abs() : diff.square();
@@ -182,7 +216,16 @@ export class VQGANLoss {
       p = this.perceptual!.forward(inputs, recon); // [N, 1, 1, 1], broadcast over the pixels
       rec = pixel.add(p.mul(c.perceptualWeight));
     }
-    const nll = rec.mean();
+    let nll = rec.mean();
+    let ll: Tensor | null = null;
+    if (c.logLaplaceWeight > 0) {
+      if (!logitLaplace)
+        throw new Error(
+          "VQGANLoss.generatorLoss: logLaplaceWeight > 0 needs a decoder that predicts the logit-Laplace (μ, ln b); set the model's logitLaplace",
+        );
+      ll = logitLaplaceNll(inputs, logitLaplace.mu, logitLaplace.logScale);
+      nll = nll.add(ll.mul(c.logLaplaceWeight));
+    }
     const q = qloss.mean();
     const discFactor = this.discFactorAt(globalStep);
 
@@ -210,6 +253,7 @@ export class VQGANLoss {
       nll: nll.item(),
       rec: T.noGrad(() => pixel.mean().item()),
       p: p ? T.noGrad(() => p.mean().item()) : 0,
+      ll: ll ? ll.item() : 0,
       q: q.item(),
       g: g.item(),
       d_weight: typeof dWeight === 'number' ? dWeight : dWeight.item(),
@@ -223,15 +267,24 @@ export class VQGANLoss {
    * `discriminator.parameters()`. It is 0 (with zero gradients) before discStart, as upstream.
    */
   discriminatorLoss({ inputs, recon, globalStep }: { inputs: Tensor; recon: Tensor; globalStep: number }): { loss: Tensor; log: DiscriminatorLossLog } {
+    const c = this.config;
     const logitsReal = this.discriminator.forward(inputs.detach());
     const logitsFake = this.discriminator.forward(recon.detach());
     const discFactor = this.discFactorAt(globalStep);
-    const loss = this.#dLoss(logitsReal, logitsFake).mul(discFactor);
+    let loss = this.#dLoss(logitsReal, logitsFake).mul(discFactor);
+    // Lazy R1 (StyleGAN2): every r1Every steps, scaled by the interval.
+    let r1 = 0;
+    if (c.r1Gamma > 0 && discFactor > 0 && globalStep % c.r1Every === 0 && T.isGradEnabled()) {
+      const pen = r1Penalty(this.discriminator, inputs, c.r1Gamma);
+      r1 = pen.item();
+      loss = loss.add(pen.mul(c.r1Every));
+    }
     const log: DiscriminatorLossLog = T.noGrad(() => ({
       d_loss: loss.item(),
       logits_real: logitsReal.mean().item(),
       logits_fake: logitsFake.mean().item(),
       disc_factor: discFactor,
+      r1,
     }));
     return { loss, log };
   }

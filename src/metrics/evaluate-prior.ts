@@ -95,6 +95,8 @@ export interface PriorEvaluation {
     topP: number | null;
     cfg: number | null;
     schedule: string | null;
+    /** VQ-Diffusion's truncation r (1 = off), else null. */
+    truncation: number | null;
     /** The settings taken from the model file's recommended ones. */
     fromModel: string[];
     seed: number;
@@ -264,7 +266,9 @@ async function measure(
       const refIs = T.tidy(() =>
         ref.count >= 1 ? inceptionScoreOf({ logits: ref.logits.indexSelect(0, T.randperm(ref.count, new T.Generator(0))), count: ref.count }) : null,
       );
-      const maskgit = pm.arch === 'maskgit';
+      // A hierarchical prior's levels share one architecture: its MaskGIT levels take steps and a schedule.
+      const maskgit = pm.arch === 'maskgit' || (pm.prior as { top?: { kind: string } }).top?.kind === 'maskgit';
+      const diffusion = pm.arch === 'diffusion';
       return {
         model: a.file,
         arch: pm.arch,
@@ -288,7 +292,8 @@ async function measure(
         sampling: {
           n: N,
           candidates: M,
-          steps: maskgit ? (settings.steps ?? 8) : null,
+          steps: maskgit ? (settings.steps ?? 8) : diffusion ? (settings.steps ?? (pm.prior.config as { timesteps: number }).timesteps) : null,
+          truncation: diffusion ? (settings.truncation ?? 1) : null,
           temperature: settings.temperature ?? 1,
           topK: settings.topK ?? null,
           topP: settings.topP ?? null,

@@ -68,6 +68,8 @@ export interface TokenizerEvaluation {
   tokens: number;
   utilization: number;
   perplexity: number;
+  /** Codebook use per token level, coarsest first (one entry for single-level tokenizers; the top-level figures are the last level's). */
+  levels: LevelUsage[];
   /** The defaults taken from the run's config.json: its path and the values used. */
   runDefaults: { path: string; data?: string; size?: number; valCount?: number } | null;
 }
@@ -130,6 +132,7 @@ export async function evaluateTokenizer(o: EvaluateTokenizerOptions): Promise<To
       tokens: m.tokens,
       utilization: m.utilization,
       perplexity: m.perplexity,
+      levels: m.levels,
       runDefaults: run && (used.data ?? used.size ?? used.valCount) !== undefined ? { path: run.path, ...used } : null,
     };
   } finally {
@@ -138,8 +141,19 @@ export async function evaluateTokenizer(o: EvaluateTokenizerOptions): Promise<To
   }
 }
 
+/** Codebook use of one token level on the evaluated images. */
+export interface LevelUsage {
+  name: string;
+  codebookSize: number;
+  used: number;
+  tokens: number;
+  utilization: number;
+  perplexity: number;
+}
+
 /** What measureTokenizer measures (the figures of TokenizerEvaluation). */
 export interface TokenizerMeasures {
+  levels: LevelUsage[];
   images: number;
   psnr: number | null;
   ssim: number | null;
@@ -168,7 +182,8 @@ export function measureTokenizer(
   const realStats = extractor ? new RunningGaussian(extractor.featureDim) : undefined;
   const reconStats = extractor ? new RunningGaussian(extractor.featureDim) : undefined;
   const withSsim = view.transform.size >= 11;
-  const counts = new Float64Array(model.codebookSize);
+  const levels = model.levels;
+  const counts = levels.map((l) => new Float64Array(l.codebookSize));
   let psnrSum = 0;
   let psnrFinite = 0;
   let ssimSum = 0;
@@ -178,8 +193,8 @@ export function measureTokenizer(
     for (const x of imageBatches(view, o.batchSize ?? 32, order)) {
       T.tidy(() =>
         T.noGrad(() => {
-          const codes = model.encode(x);
-          const r = model.decode(codes).clamp(-1, 1);
+          const codes = model.encodeLevels(x);
+          const r = model.decodeLevels(codes).clamp(-1, 1);
           for (const v of psnrPerImage(x, r)) {
             if (!Number.isFinite(v)) continue;
             psnrSum += v;
@@ -191,15 +206,26 @@ export function measureTokenizer(
             realStats!.update(extractor.features(x).features);
             reconStats!.update(extractor.features(r).features);
           }
-          const c = countCodes(codes, model.codebookSize);
-          for (let i = 0; i < c.length; i++) counts[i]! += c[i]!;
+          codes.forEach((level, li) => {
+            const c = countCodes(level, levels[li]!.codebookSize);
+            for (let i = 0; i < c.length; i++) counts[li]![i]! += c[i]!;
+          });
         }),
       );
       done += x.size(0);
       o.onProgress?.({ stage: 'images', done, total: n });
     }
-    const usage = codebookUsage(counts);
+    const perLevel = levels.map((l, i) => ({ name: l.name, codebookSize: l.codebookSize, ...codebookUsage(counts[i]!) }));
+    const usage = perLevel.at(-1)!;
     return {
+      levels: perLevel.map((u) => ({
+        name: u.name,
+        codebookSize: u.codebookSize,
+        used: u.used,
+        tokens: u.tokens,
+        utilization: u.utilization,
+        perplexity: u.perplexity,
+      })),
       images: n,
       psnr: psnrFinite ? psnrSum / psnrFinite : null,
       ssim: withSsim && n ? ssimSum / n : null,

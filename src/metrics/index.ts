@@ -11,3 +11,4 @@ export * from './shipped.js';
 export * from './evaluate.js';
 export * from './evaluate-tokenizer.js';
 export * from './evaluate-prior.js';
+export * from './probe.js';

@@ -11,6 +11,7 @@ import { Module, Embedding, Linear, init } from '../nn/index.js';
 import { Transformer, KVCache, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
 import { guide, filterLogits, sampleCategorical } from './sampling.js';
 import {
+  CodeCondition,
   classIds,
   rejectOptions,
   resolveGenerate,
@@ -21,13 +22,18 @@ import {
   type PriorGenerateOptions,
   type PriorOptions,
   type PriorShape,
+  type CodeConditionShape,
+  type ConditionInput,
 } from './common.js';
 
 function chunk(flat: number[], n: number): number[][] {
   return Array.from({ length: flat.length / n }, (_, i) => flat.slice(i * n, (i + 1) * n));
 }
 
-export interface ARPriorConfig extends TransformerConfig, PriorShape, PriorOptions {}
+export interface ARPriorConfig extends TransformerConfig, PriorShape, PriorOptions {
+  /** A coarser code this prior is conditioned on (VQ-VAE-2's bottom prior; see CodeCondition). */
+  condition?: CodeConditionShape;
+}
 
 /** The autoregressive prior's own generate() options. */
 export interface ARExtras {
@@ -35,16 +41,16 @@ export interface ARExtras {
   cache?: boolean;
 }
 
-export type ARGenerateOptions = PriorGenerateOptions & ARExtras;
+export type ARGenerateOptions = PriorGenerateOptions & ARExtras & ConditionInput;
 
-const AR_CONFIG_KEYS: readonly string[] = [];
+const AR_CONFIG_KEYS: readonly string[] = ['condition'];
 
 export class ARPrior extends Module implements Prior<ARExtras> {
   readonly kind = 'ar' as const;
   readonly label = 'autoregressive';
   readonly extraOptions = ['cache'] as const;
   readonly editsAnywhere = false;
-  readonly config: Required<Omit<ARPriorConfig, 'mlpRatio' | 'dropout'>> & TransformerConfig;
+  readonly config: Required<Omit<ARPriorConfig, 'mlpRatio' | 'dropout' | 'condition'>> & TransformerConfig & Pick<ARPriorConfig, 'condition'>;
   /** Tokens per image: h·w·c. */
   readonly seqLen: number;
   readonly nullId: number;
@@ -52,6 +58,8 @@ export class ARPrior extends Module implements Prior<ARExtras> {
   readonly posEmb: Tensor;
   readonly transformer: Transformer;
   readonly head: Linear;
+  /** The coarse code's embedding on this grid (conditioned priors only). */
+  readonly cond: CodeCondition | null;
 
   constructor(cfg: ARPriorConfig) {
     super();
@@ -71,6 +79,7 @@ export class ARPrior extends Module implements Prior<ARExtras> {
     }
     this.transformer = this.add('transformer', new Transformer(cfg));
     this.head = this.add('head', new Linear(cfg.dim, cfg.codebookSize));
+    this.cond = cfg.condition ? this.add('cond', new CodeCondition(cfg.condition, cfg.grid, cfg.dim, 'ARPrior')) : null;
     initTransformerWeights(this);
     T.noGrad(() => {
       init.normal_(this.tokEmb.weight, 0, 0.02);
@@ -91,26 +100,44 @@ export class ARPrior extends Module implements Prior<ARExtras> {
     return classIds(classes, this.config.numClasses, this.config.codebookSize, this.nullId, 'ARPrior');
   }
 
-  /** Embeds input tokens [B, L] sitting at positions [start, start + L). */
-  #embed(ids: Tensor, start: number): Tensor {
+  /** Embeds input tokens [B, L] sitting at positions [start, start + L); `cond` [B, N, D] is the condition per position. */
+  #embed(ids: Tensor, start: number, cond: Tensor | null = null): Tensor {
     const l = ids.size(1);
-    return this.tokEmb.forward(ids).add(this.posEmb.narrow(0, start, l));
+    const x = this.tokEmb.forward(ids).add(this.posEmb.narrow(0, start, l));
+    return cond ? x.add(cond.narrow(1, start, l)) : x;
+  }
+
+  /**
+   * The condition's embedding per input position [B, N, D] (input j predicts token j, so it gets the
+   * coarse code above token j's cell), or null for an unconditioned prior. Checks the pairing.
+   */
+  conditionEmbedding(condition: Tensor | undefined, b: number, who: string): Tensor | null {
+    if (!this.cond) {
+      if (condition !== undefined) throw new Error(`${who}: this prior is not conditioned on a coarser code; it takes no condition`);
+      return null;
+    }
+    if (condition === undefined) throw new Error(`${who}: this prior is conditioned on the top code: give its tokens as condition`);
+    if (condition.shape[0] !== b) throw new Error(`${who}: ${condition.shape[0]} condition rows for ${b} images`);
+    const e = this.cond.forward(condition);
+    const c = this.config.tokensPerPosition;
+    return c === 1 ? e : e.repeatInterleave(c, 1);
   }
 
   /**
    * Teacher-forced logits for every position: tokens [B, N] (codes), prefix [B] (prefix ids from
    * prefixIds) → [B, N, K]; logits[:, i] predicts tokens[:, i] from the prefix and tokens[:, <i].
    */
-  forward(tokens: Tensor, prefix: Tensor): Tensor {
+  forward(tokens: Tensor, prefix: Tensor, condition?: Tensor): Tensor {
     if (tokens.shape.length !== 2 || tokens.size(1) !== this.seqLen) {
       throw new Error(`ARPrior.forward: expected tokens [B, ${this.seqLen}], got [${tokens.shape.join(', ')}]`);
     }
+    const cond = this.conditionEmbedding(condition, tokens.size(0), 'ARPrior.forward');
     const input = T.cat([prefix.unsqueeze(1), tokens.narrow(1, 0, this.seqLen - 1)], 1);
-    return this.head.forward(this.transformer.forward(this.#embed(input, 0), { causal: true }));
+    return this.head.forward(this.transformer.forward(this.#embed(input, 0, cond), { causal: true }));
   }
 
   /** Training loss: cross-entropy of every token; classes are dropped to the null class at classDropout. */
-  loss(tokens: Tensor, classes: Tensor | null, generator?: Generator): Tensor {
+  loss(tokens: Tensor, classes: Tensor | null, generator?: Generator, condition?: Tensor): Tensor {
     const c = this.config;
     const prefix = trainingPrefix(
       tokens.size(0),
@@ -118,7 +145,7 @@ export class ARPrior extends Module implements Prior<ARExtras> {
       { numClasses: c.numClasses, offset: c.codebookSize, nullId: this.nullId, classDropout: c.classDropout, training: this.training },
       generator,
     );
-    const logits = this.forward(tokens, prefix);
+    const logits = this.forward(tokens, prefix, condition);
     return T.crossEntropy(logits.reshape([-1, this.config.codebookSize]), tokens.reshape([-1]));
   }
 
@@ -128,7 +155,7 @@ export class ARPrior extends Module implements Prior<ARExtras> {
    * later tokens see the given ones, earlier ones cannot.
    */
   generate(o: ARGenerateOptions = {}): Tensor {
-    rejectOptions(o, [...SHARED_GENERATE_KEYS, ...this.extraOptions], 'ARPrior.generate', this.label);
+    rejectOptions(o, [...SHARED_GENERATE_KEYS, ...this.extraOptions, ...(this.cond ? ['condition'] : [])], 'ARPrior.generate', this.label);
     const c = this.config;
     const { classes, b, guided, cfg, known, mask } = resolveGenerate(
       o,
@@ -152,6 +179,8 @@ export class ARPrior extends Module implements Prior<ARExtras> {
           if (guided) prefix = T.cat([prefix, T.full([b], this.nullId, { dtype: 'int64' })]);
           const rows = prefix.size(0);
           const both = (t: Tensor): Tensor => (guided ? T.cat([t, t]) : t);
+          const c0 = this.conditionEmbedding(o.condition, b, 'ARPrior.generate');
+          const cond = c0 ? both(c0) : null;
           // The sequence so far: prefix id, then the tokens sampled (or given) so far.
           let seq = prefix.unsqueeze(1);
           if (n0 > 0) seq = T.cat([seq, both(known!.narrow(1, 0, n0))], 1);
@@ -167,10 +196,10 @@ export class ARPrior extends Module implements Prior<ARExtras> {
                 } else {
                   let h: Tensor;
                   if (cache) {
-                    h = this.transformer.forward(this.#embed(seq.narrow(1, fed, seq.size(1) - fed), fed), { causal: true, cache });
+                    h = this.transformer.forward(this.#embed(seq.narrow(1, fed, seq.size(1) - fed), fed, cond), { causal: true, cache });
                     fed = seq.size(1);
                   } else {
-                    h = this.transformer.forward(this.#embed(seq, 0), { causal: true });
+                    h = this.transformer.forward(this.#embed(seq, 0, cond), { causal: true });
                   }
                   let logits = this.head.forward(h.select(1, h.size(1) - 1));
                   if (guided) logits = guide(logits, cfg);
@@ -195,15 +224,16 @@ export class ARPrior extends Module implements Prior<ARExtras> {
   }
 
   /** Next-token logits at every position with the cache, one token per call (for tests and tools). */
-  cachedLogits(tokens: Tensor, prefix: Tensor): Tensor {
+  cachedLogits(tokens: Tensor, prefix: Tensor, condition?: Tensor): Tensor {
     return T.noGrad(() =>
       T.tidy(() => {
+        const cond = this.conditionEmbedding(condition, tokens.size(0), 'ARPrior.cachedLogits');
         const seq = T.cat([prefix.unsqueeze(1), tokens.narrow(1, 0, this.seqLen - 1)], 1);
         const cache = new KVCache(seq.size(0), this.seqLen, this.config);
         try {
           const outs: Tensor[] = [];
           for (let i = 0; i < seq.size(1); i++) {
-            outs.push(this.head.forward(this.transformer.forward(this.#embed(seq.narrow(1, i, 1), i), { causal: true, cache })));
+            outs.push(this.head.forward(this.transformer.forward(this.#embed(seq.narrow(1, i, 1), i, cond), { causal: true, cache })));
           }
           return T.cat(outs, 1);
         } finally {

@@ -4,6 +4,7 @@ import * as T from '../torch/index.js';
 import type { Tensor, Generator } from '../torch/index.js';
 import { checkTransformerConfig, TRANSFORMER_KEYS, type TransformerConfig } from './transformer.js';
 import { checkSamplingOptions, type SamplingOptions } from './sampling.js';
+import { Module, Embedding, init } from '../nn/index.js';
 import { ConfigError, checkEnum, checkInt, checkNumber, checkPositiveInt, isObject, rejectUnknownKeys } from '../io/validate.js';
 
 export interface PriorShape {
@@ -51,6 +52,76 @@ export function unflattenTokens(seq: Tensor, shape: PriorShape): Tensor {
   const [h, w] = shape.grid;
   const c = shape.tokensPerPosition;
   return seq.reshape(c === 1 ? [seq.size(0), h, w] : [seq.size(0), h, w, c]);
+}
+
+// ------------------------------------------------------------------ conditioning on a coarser code
+
+/**
+ * A coarser token grid a prior is conditioned on (VQ-VAE-2's bottom prior sees the top code:
+ * Razavi et al., 2019). The condition grid must divide the prior's own grid.
+ */
+export interface CodeConditionShape {
+  codebookSize: number;
+  grid: [number, number];
+  tokensPerPosition: number;
+}
+
+export function checkConditionShape(c: CodeConditionShape, grid: [number, number], who: string): [number, number] {
+  if (!isObject(c)) throw new ConfigError(`${who}: condition: expected { codebookSize, grid, tokensPerPosition }`);
+  rejectUnknownKeys(c, ['codebookSize', 'grid', 'tokensPerPosition'], `${who}: condition`);
+  checkPriorShape({ ...c, numClasses: 0 }, `${who}: condition`);
+  const [h, w] = grid;
+  const [ch, cw] = c.grid;
+  if (h % ch !== 0 || w % cw !== 0 || h < ch || w < cw) {
+    throw new ConfigError(`${who}: the grid ${h}×${w} is not a whole multiple of the conditioning (top) grid ${ch}×${cw}`);
+  }
+  return [h / ch, w / cw];
+}
+
+/**
+ * The condition's embedding at every position of the prior's grid: each coarse code gets a learned
+ * embedding (summed over its channels), nearest-upsampled to the fine grid, to be added to the input
+ * of every fine position. The coarse cell above a fine position holds the code that describes it,
+ * so one added vector gives each position its aligned global context at no extra attention cost
+ * (rosinality's PixelSNAIL bottom prior likewise adds an upsampled map of the top code).
+ */
+export class CodeCondition extends Module {
+  readonly emb: Embedding;
+  readonly factor: [number, number];
+  readonly seqLen: number;
+
+  constructor(
+    readonly shape: CodeConditionShape,
+    readonly grid: [number, number],
+    readonly dim: number,
+    readonly who: string,
+  ) {
+    super();
+    this.factor = checkConditionShape(shape, grid, who);
+    this.seqLen = shape.grid[0] * shape.grid[1] * shape.tokensPerPosition;
+    this.emb = this.add('emb', new Embedding(shape.codebookSize, dim));
+    T.noGrad(() => init.normal_(this.emb.weight, 0, 0.02));
+  }
+
+  /** Coarse tokens [B, h·w·c] (int64 codes) → [B, H·W, dim] on the prior's grid (position-major). */
+  forward(tokens: Tensor): Tensor {
+    const s = tokens.shape;
+    if (s.length !== 2 || s[1] !== this.seqLen || tokens.dtype !== 'int64') {
+      throw new Error(`${this.who}: the condition (top) tokens must be int64 [B, ${this.seqLen}], got ${tokens.dtype} [${s.join(', ')}]`);
+    }
+    const bad = T.tidy(() => tokens.lt(0).logicalOr(tokens.ge(this.shape.codebookSize)).any().item());
+    if (bad) throw new Error(`${this.who}: the condition (top) tokens must be codes in [0, ${this.shape.codebookSize})`);
+    const [h, w] = this.shape.grid;
+    const b = s[0]!;
+    let e = this.emb.forward(tokens).view([b, h, w, this.shape.tokensPerPosition, this.dim]).sum([3]);
+    e = e.repeatInterleave(this.factor[0], 1).repeatInterleave(this.factor[1], 2);
+    return e.reshape([b, this.grid[0] * this.grid[1], this.dim]);
+  }
+}
+
+/** generate() input of a prior built with a `condition`: the coarse tokens [B, h·w·c] it is conditioned on. */
+export interface ConditionInput {
+  condition?: Tensor;
 }
 
 /** Options both priors take on top of their token shape. */

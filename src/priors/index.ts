@@ -6,6 +6,20 @@ export { flattenTokens, unflattenTokens, classIds, type PriorShape, type Prior, 
 export { ARPrior, type ARPriorConfig, type ARExtras, type ARGenerateOptions } from './autoregressive.js';
 export { MaskGIT, type MaskGITConfig, type MaskGITExtras, type MaskGITGenerateOptions } from './maskgit.js';
 export {
+  VQDiffusion,
+  diffusionSchedule,
+  logMarginal,
+  logPosterior,
+  transition,
+  DIFFUSION_SCHEDULES,
+  type DiffusionSchedule,
+  type ScheduleTables,
+  type VQDiffusionConfig,
+  type VQDiffusionExtras,
+  type VQDiffusionGenerateOptions,
+} from './vq-diffusion.js';
+export { HierarchicalPrior, LEVEL_ARCHS, PRIOR_LEVELS, type HierarchicalPriorConfig, type LevelArch, type PriorLevel } from './hierarchical.js';
+export {
   PriorModel,
   PRIOR_KIND,
   PRIOR_ARCHS,

@@ -15,6 +15,7 @@ import { Module, Embedding, Linear, init } from '../nn/index.js';
 import { Transformer, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
 import { guide, filterLogits, sampleCategorical, gumbel, maskRatio, checkSchedule, MASK_SCHEDULES, type MaskSchedule } from './sampling.js';
 import {
+  CodeCondition,
   classIds,
   rejectOptions,
   resolveGenerate,
@@ -25,6 +26,8 @@ import {
   type PriorGenerateOptions,
   type PriorOptions,
   type PriorShape,
+  type CodeConditionShape,
+  type ConditionInput,
 } from './common.js';
 import { checkEnum, checkInt, checkNumber, checkPositiveInt } from '../io/validate.js';
 
@@ -33,6 +36,8 @@ export interface MaskGITConfig extends TransformerConfig, PriorShape, PriorOptio
   labelSmoothing?: number;
   /** Schedule the training mask ratio is drawn from (default cosine). */
   trainSchedule?: MaskSchedule;
+  /** A coarser code this prior is conditioned on (VQ-VAE-2's bottom prior; see CodeCondition). */
+  condition?: CodeConditionShape;
 }
 
 /** MaskGIT's own generate() options. */
@@ -46,9 +51,9 @@ export interface MaskGITExtras {
   choiceTemperature?: number;
 }
 
-export type MaskGITGenerateOptions = PriorGenerateOptions & MaskGITExtras;
+export type MaskGITGenerateOptions = PriorGenerateOptions & MaskGITExtras & ConditionInput;
 
-const MASKGIT_CONFIG_KEYS = ['labelSmoothing', 'trainSchedule'] as const;
+const MASKGIT_CONFIG_KEYS = ['labelSmoothing', 'trainSchedule', 'condition'] as const;
 
 export class MaskGIT extends Module implements Prior<MaskGITExtras> {
   readonly kind = 'maskgit' as const;
@@ -56,7 +61,7 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
   readonly extraOptions = ['steps', 'startStep', 'schedule', 'choiceTemperature'] as const;
   readonly editsAnywhere = true;
 
-  readonly config: Required<Omit<MaskGITConfig, 'mlpRatio' | 'dropout'>> & TransformerConfig;
+  readonly config: Required<Omit<MaskGITConfig, 'mlpRatio' | 'dropout' | 'condition'>> & TransformerConfig & Pick<MaskGITConfig, 'condition'>;
   /** Positions h·w and tokens N = h·w·c per image. */
   readonly positions: number;
   readonly seqLen: number;
@@ -68,6 +73,8 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
   readonly posEmb: Tensor;
   readonly transformer: Transformer;
   readonly head: Linear;
+  /** The coarse code's embedding on this grid (conditioned priors only). */
+  readonly cond: CodeCondition | null;
 
   constructor(cfg: MaskGITConfig) {
     super();
@@ -92,6 +99,7 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
     }
     this.transformer = this.add('transformer', new Transformer(cfg));
     this.head = this.add('head', new Linear(cfg.dim, c * k));
+    this.cond = cfg.condition ? this.add('cond', new CodeCondition(cfg.condition, cfg.grid, cfg.dim, 'MaskGIT')) : null;
     initTransformerWeights(this);
     T.noGrad(() => {
       init.normal_(this.tokEmb.weight, 0, 0.02);
@@ -114,8 +122,19 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
     return classIds(classes, this.config.numClasses, this.config.codebookSize + 1, this.nullId, 'MaskGIT');
   }
 
-  /** tokens [B, N] (codes or maskId), prefix ids [B] → code logits [B, N, K]. */
-  forward(tokens: Tensor, prefix: Tensor): Tensor {
+  /** The condition's embedding per grid position [B, h·w, D], or null for an unconditioned prior. */
+  conditionEmbedding(condition: Tensor | undefined, b: number, who: string): Tensor | null {
+    if (!this.cond) {
+      if (condition !== undefined) throw new Error(`${who}: this prior is not conditioned on a coarser code; it takes no condition`);
+      return null;
+    }
+    if (condition === undefined) throw new Error(`${who}: this prior is conditioned on the top code: give its tokens as condition`);
+    if (condition.shape[0] !== b) throw new Error(`${who}: ${condition.shape[0]} condition rows for ${b} images`);
+    return this.cond.forward(condition);
+  }
+
+  /** tokens [B, N] (codes or maskId), prefix ids [B] → code logits [B, N, K]; `condition`: the coarse tokens of a conditioned prior. */
+  forward(tokens: Tensor, prefix: Tensor, condition?: Tensor): Tensor {
     const b = tokens.size(0);
     if (tokens.shape.length !== 2 || tokens.size(1) !== this.seqLen) {
       throw new Error(`MaskGIT.forward: expected tokens [B, ${this.seqLen}], got [${tokens.shape.join(', ')}]`);
@@ -124,6 +143,8 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
     const d = this.config.dim;
     let x = this.tokEmb.forward(tokens); // [B, N, D]
     if (this.chanEmb) x = x.view([b, this.positions, c, d]).add(this.chanEmb).sum([2]);
+    const cond = this.conditionEmbedding(condition, b, 'MaskGIT.forward');
+    if (cond) x = x.add(cond);
     x = T.cat([this.tokEmb.forward(prefix).unsqueeze(1), x], 1).add(this.posEmb);
     const hid = this.transformer.forward(x, { causal: false }).narrow(1, 1, this.positions);
     // [B, P, c·K] → [B, P·c, K]: channel heads in the same order as the flat tokens.
@@ -146,7 +167,7 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
   }
 
   /** Training loss: label-smoothed cross-entropy on the masked tokens only. */
-  loss(tokens: Tensor, classes: Tensor | null, generator?: Generator): Tensor {
+  loss(tokens: Tensor, classes: Tensor | null, generator?: Generator, condition?: Tensor): Tensor {
     const b = tokens.size(0);
     const mask = this.sampleTrainingMask(b, generator);
     const input = T.where(mask, T.full([b, this.seqLen], this.maskId, { dtype: 'int64' }), tokens);
@@ -157,7 +178,7 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
       { numClasses: c.numClasses, offset: c.codebookSize + 1, nullId: this.nullId, classDropout: c.classDropout, training: this.training },
       generator,
     );
-    const logits = this.forward(input, prefix);
+    const logits = this.forward(input, prefix, condition);
     const k = this.config.codebookSize;
     const ce = T.crossEntropy(logits.reshape([-1, k]), tokens.reshape([-1]), null, 'none', -100, this.config.labelSmoothing);
     const m = mask.reshape([-1]).to('float32');
@@ -169,7 +190,7 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
    * among `known` tokens) is filled; known tokens are never changed. Returns [B, N] codes.
    */
   generate(o: MaskGITGenerateOptions = {}): Tensor {
-    rejectOptions(o, [...SHARED_GENERATE_KEYS, ...this.extraOptions], 'MaskGIT.generate', this.label);
+    rejectOptions(o, [...SHARED_GENERATE_KEYS, ...this.extraOptions, ...(this.cond ? ['condition'] : [])], 'MaskGIT.generate', this.label);
     const c = this.config;
     const { classes, b, guided, cfg, known, mask } = resolveGenerate(
       o,
@@ -181,11 +202,14 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
     const schedule = checkSchedule(o.schedule ?? 'cosine');
     const tau = checkNumber(o.choiceTemperature ?? 4.5, 'MaskGIT: choiceTemperature', { min: 0 });
     const n = this.seqLen;
+    if (this.cond && o.condition === undefined) throw new Error('MaskGIT.generate: this prior is conditioned on the top code: give its tokens as condition');
+    if (!this.cond && o.condition !== undefined) throw new Error('MaskGIT.generate: this prior is not conditioned on a coarser code; it takes no condition');
     const wasTraining = this.training;
     this.eval();
     try {
       return T.noGrad(() =>
         T.tidy(() => {
+          const condition = o.condition && guided ? T.cat([o.condition, o.condition]) : o.condition;
           let prefix = this.prefixIds(classes);
           if (guided) prefix = T.cat([prefix, T.full([b], this.nullId, { dtype: 'int64' })]);
           let cur = !known
@@ -199,7 +223,7 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
               const unknown = cur.eq(this.maskId);
               const maskedNow = unknown.sum([1]).toArray();
               if (maskedNow.every((m) => m === 0)) return { done: true, tokens: cur.clone() };
-              let logits = this.forward(guided ? T.cat([cur, cur]) : cur, prefix);
+              let logits = this.forward(guided ? T.cat([cur, cur]) : cur, prefix, condition);
               if (guided) logits = guide(logits, cfg);
               logits = filterLogits(logits, o);
               const sampled = T.where(unknown, sampleCategorical(logits, o.generator), cur);

@@ -13,6 +13,8 @@ import { checkLimit } from '../data/limits.js';
 import { createTokenizer, type Tokenizer, type TokenizerKind } from '../tokenizers/index.js';
 import { ARPrior, type ARExtras, type ARPriorConfig } from './autoregressive.js';
 import { MaskGIT, type MaskGITConfig, type MaskGITExtras } from './maskgit.js';
+import { HierarchicalPrior, type HierarchicalPriorConfig } from './hierarchical.js';
+import { VQDiffusion, type VQDiffusionConfig, type VQDiffusionExtras } from './vq-diffusion.js';
 import { MASK_SCHEDULES } from './sampling.js';
 import { flattenTokens, rejectOptions, unflattenTokens, SHARED_GENERATE_KEYS, type Prior, type PriorGenerateOptions } from './common.js';
 
@@ -20,6 +22,8 @@ import { flattenTokens, rejectOptions, unflattenTokens, SHARED_GENERATE_KEYS, ty
 export const PRIOR_ARCHS = {
   ar: (cfg: object): ARPrior => new ARPrior(cfg as ARPriorConfig),
   maskgit: (cfg: object): MaskGIT => new MaskGIT(cfg as MaskGITConfig),
+  hierarchical: (cfg: object): HierarchicalPrior => new HierarchicalPrior(cfg as HierarchicalPriorConfig),
+  diffusion: (cfg: object): VQDiffusion => new VQDiffusion(cfg as VQDiffusionConfig),
 } as const;
 export type PriorArch = keyof typeof PRIOR_ARCHS;
 export type AnyPrior = ReturnType<(typeof PRIOR_ARCHS)[PriorArch]>;
@@ -27,7 +31,8 @@ export const PRIOR_KIND = 'prior';
 
 /**
  * Recommended sampling settings stored with a model (chosen when it was trained or evaluated).
- * Shared keys for every prior, plus the prior's own extras (MaskGIT: steps, schedule, choiceTemperature).
+ * Shared keys for every prior, plus the prior's own extras (MaskGIT: steps, schedule, choiceTemperature;
+ * VQ-Diffusion: steps, truncation).
  */
 export interface SamplingDefaults {
   cfg?: number;
@@ -37,13 +42,15 @@ export interface SamplingDefaults {
   steps?: number;
   schedule?: MaskGITExtras['schedule'];
   choiceTemperature?: number;
+  truncation?: number;
+  purity?: boolean;
   /** Where the settings come from, e.g. the evaluation that chose them. */
   note?: string;
 }
 
 export interface PriorModelConfig {
   arch: PriorArch;
-  prior: ARPriorConfig | MaskGITConfig;
+  prior: ARPriorConfig | MaskGITConfig | VQDiffusionConfig | HierarchicalPriorConfig;
   tokenizer: { kind: TokenizerKind; config: object };
   /** Image side(s) the prior's token grid decodes to: [H, W]. */
   imageSize: [number, number];
@@ -62,7 +69,7 @@ const SHARED_DEFAULT_KEYS = ['cfg', 'temperature', 'topK', 'topP'] as const;
  * Options of PriorModel's sampling calls: the shared prior options (classes may be names), plus
  * every prior's extras — an extra the model's prior does not take is an error, never ignored.
  */
-export interface GenerateOptions extends Omit<PriorGenerateOptions, 'classes'>, ARExtras, MaskGITExtras {
+export interface GenerateOptions extends Omit<PriorGenerateOptions, 'classes'>, ARExtras, MaskGITExtras, VQDiffusionExtras {
   /** Class per image: an id, a class name, or null (unconditional / null class). */
   classes?: readonly (number | string | null)[];
   /** Fill options left unset from the model file's recommended settings (default true). */
@@ -99,6 +106,16 @@ export class PriorModel {
     checkModelConfig(config);
     const tok = tokenizer ?? (createTokenizer(config.tokenizer.kind, config.tokenizer.config as never) as Tokenizer);
     const prior = PRIOR_ARCHS[config.arch](config.prior);
+    if (prior instanceof HierarchicalPrior) {
+      checkLevels(prior, tok, config);
+      if (config.sampling !== undefined) checkSamplingDefaults(config.sampling, prior, 'sampling');
+      return new PriorModel(config, tok, prior);
+    }
+    if (tok.levels.length > 1) {
+      throw new Error(
+        `the ${tok.kind} tokenizer has ${tok.levels.length} token levels (${tok.levels.map((l) => l.name).join(', ')}): its prior must be hierarchical, one level per token level`,
+      );
+    }
     const p = prior.config;
     if (p.codebookSize !== tok.codebookSize) throw new Error(`prior codebookSize ${p.codebookSize} ≠ tokenizer's ${tok.codebookSize}`);
     if (p.tokensPerPosition !== tok.tokensPerPosition) throw new Error(`prior tokensPerPosition ${p.tokensPerPosition} ≠ tokenizer's ${tok.tokensPerPosition}`);
@@ -161,9 +178,26 @@ export class PriorModel {
     return this.prior.generate({ ...rest, classes: classes ? this.#classIds(classes) : undefined });
   }
 
-  /** Token sequences [B, N] → images [B, C, H, W] in [-1, 1]. */
+  /** Token sequences [B, N] → images [B, C, H, W] in [-1, 1] (hierarchical: N = Nt + Nb, top first). */
   decode(seq: Tensor): Tensor {
-    return T.noGrad(() => T.tidy(() => this.tokenizer.decode(unflattenTokens(seq, this.prior.config)).clamp(-1, 1)));
+    const prior = this.prior;
+    if (prior instanceof HierarchicalPrior) {
+      return T.noGrad(() =>
+        T.tidy(() => this.tokenizer.decodeLevels(prior.split(seq).map((s, i) => unflattenTokens(s, prior.levels[i]!.config))).clamp(-1, 1)),
+      );
+    }
+    return T.noGrad(() => T.tidy(() => this.tokenizer.decode(unflattenTokens(seq, prior.config)).clamp(-1, 1)));
+  }
+
+  /** Images → flat token sequences [B, N] as the prior models them (hierarchical: every level, top first). */
+  encode(images: Tensor): Tensor {
+    return T.noGrad(() =>
+      T.tidy(() =>
+        this.prior instanceof HierarchicalPrior
+          ? T.cat(this.tokenizer.encodeLevels(images).map(flattenTokens), 1)
+          : flattenTokens(this.tokenizer.encode(images)),
+      ),
+    );
   }
 
   /** Sampled images [B, C, H, W] in [-1, 1], all in one batch (see sampleBatches for many images). */
@@ -242,18 +276,27 @@ export class PriorModel {
       if (T.tidy(() => pix.sum().item()) === 0) throw new Error('inpaint: the mask is empty: nothing to regenerate');
       return T.noGrad(() =>
         T.tidy(() => {
-          const tokenMask = tokenMaskFromPixels(pix, f, o.widen ?? 1);
-          const known = flattenTokens(this.tokenizer.encode(image));
-          const c = this.prior.config.tokensPerPosition;
-          let m = tokenMask.reshape([1, -1]);
-          if (c > 1)
-            m = m
-              .unsqueeze(-1)
-              .expand([1, m.size(1), c])
-              .reshape([1, -1]);
+          const known = this.encode(image);
+          // One token mask per level (hierarchical: every level's cells touching the mask), top first;
+          // the finest level's mask is returned and its cell size sets the blending band.
+          const hier = this.prior instanceof HierarchicalPrior ? this.prior : null;
+          const grids = (hier ? this.tokenizer.levels : [{ downsample: f }]).map((l) => tokenMaskFromPixels(pix, l.downsample, o.widen ?? 1));
+          const levelMasks = grids.map((tm, i) => {
+            const c = hier ? hier.levels[i]!.config.tokensPerPosition : this.prior.config.tokensPerPosition;
+            const m = tm.reshape([1, -1]);
+            return c > 1
+              ? m
+                  .unsqueeze(-1)
+                  .expand([1, m.size(1), c])
+                  .reshape([1, -1])
+              : m;
+          });
+          const tokenMask = grids[grids.length - 1]!;
+          const fine = hier ? Math.min(...this.tokenizer.levels.map((l) => l.downsample)) : f;
+          const m = T.cat(levelMasks, 1);
           const out = this.prior.generate({ ...gen, known, mask: m, classes: [cls] });
           const decoded = this.decode(out);
-          const soft = softMask(pix, o.band ?? Math.max(1, Math.round(f / 2)));
+          const soft = softMask(pix, o.band ?? Math.max(1, Math.round(fine / 2)));
           return { image: blend(image, decoded, soft), tokenMask };
         }),
       );
@@ -270,6 +313,8 @@ export class PriorModel {
    */
   outpaint(image: Tensor, pad: [number, number, number, number], o: EditOptions = {}): Tensor {
     const { gen, cls } = this.#editOptions(o, 'outpaint', []);
+    if (this.prior instanceof HierarchicalPrior)
+      throw new Error('outpaint: not available for a hierarchical prior yet (its windows cover one token grid); use inpaint');
     const f = this.tokenizer.downsample;
     const [gh, gw] = this.prior.config.grid;
     if (pad.length !== 4 || pad.some((p) => !Number.isInteger(p) || p < 0) || pad.every((p) => p === 0)) {
@@ -362,6 +407,29 @@ export class PriorModel {
   }
 }
 
+/** A hierarchical prior's levels against the tokenizer's: one prior level per token level, same shapes. */
+function checkLevels(prior: HierarchicalPrior, tok: Tokenizer, config: PriorModelConfig): void {
+  const lv = tok.levels;
+  if (lv.length !== prior.levels.length) {
+    throw new Error(
+      `a hierarchical prior has ${prior.levels.length} levels (top, bottom) but the ${tok.kind} tokenizer has ${lv.length} (${lv.map((l) => l.name).join(', ')})`,
+    );
+  }
+  const [H, W] = config.imageSize;
+  prior.levels.forEach((p, i) => {
+    const l = lv[i]!;
+    const name = `${['top', 'bottom'][i]} prior`;
+    const c = p.config;
+    if (c.codebookSize !== l.codebookSize) throw new Error(`${name} codebookSize ${c.codebookSize} ≠ the tokenizer's ${l.name} level's ${l.codebookSize}`);
+    if (c.tokensPerPosition !== l.tokensPerPosition)
+      throw new Error(`${name} tokensPerPosition ${c.tokensPerPosition} ≠ the tokenizer's ${l.name} level's ${l.tokensPerPosition}`);
+    if (c.grid[0] * l.downsample !== H || c.grid[1] * l.downsample !== W) {
+      throw new Error(`${name} grid ${c.grid.join('×')} × the ${l.name} level's downsampling ${l.downsample} ≠ image size ${H}×${W}`);
+    }
+  });
+  if (config.classNames.length !== prior.config.numClasses) throw new Error(`${config.classNames.length} class names for ${prior.config.numClasses} classes`);
+}
+
 function checkImage(image: Tensor, H: number, W: number, who: string): void {
   const s = image.shape;
   if (s.length !== 4 || s[0] !== 1 || s[2] !== H || s[3] !== W)
@@ -422,7 +490,7 @@ function checkModelConfig(c: PriorModelConfig): void {
 /** Checks recommended sampling settings against what the prior takes. */
 export function checkSamplingDefaults(d: SamplingDefaults, prior: Prior, where: string): void {
   if (!isObject(d)) throw new ConfigError(`${where}: expected an object`);
-  const own = (prior.extraOptions as readonly string[]).filter((k) => ['steps', 'schedule', 'choiceTemperature'].includes(k));
+  const own = (prior.extraOptions as readonly string[]).filter((k) => ['steps', 'schedule', 'choiceTemperature', 'truncation', 'purity'].includes(k));
   rejectUnknownKeys(d, [...SHARED_DEFAULT_KEYS, ...own, 'note'], `${where} (${prior.label})`);
   if (d.cfg !== undefined) checkNumber(d.cfg, `${where}.cfg`, { min: 0 });
   if (d.temperature !== undefined) checkNumber(d.temperature, `${where}.temperature`, { min: 0, exclusiveMin: true });
@@ -431,6 +499,8 @@ export function checkSamplingDefaults(d: SamplingDefaults, prior: Prior, where: 
   if (d.steps !== undefined) checkPositiveInt(d.steps, `${where}.steps`);
   if (d.schedule !== undefined) checkEnum(d.schedule, MASK_SCHEDULES, `${where}.schedule`);
   if (d.choiceTemperature !== undefined) checkNumber(d.choiceTemperature, `${where}.choiceTemperature`, { min: 0 });
+  if (d.truncation !== undefined) checkNumber(d.truncation, `${where}.truncation`, { min: 0, max: 1, exclusiveMin: true });
+  if (d.purity !== undefined && typeof d.purity !== 'boolean') throw new ConfigError(`${where}.purity: expected true or false`);
   if (d.note !== undefined) checkString(d.note, `${where}.note`);
   if (d.cfg !== undefined && d.cfg !== 1 && (!prior.conditional || prior.config.classDropout === 0)) {
     throw new ConfigError(`${where}.cfg: guidance needs a class-conditional model trained with class dropout`);

@@ -111,24 +111,57 @@ export class MLP extends Module {
   }
 }
 
+/**
+ * Adaptive LayerNorm conditioning (VQ-Diffusion's AdaLayerNorm): a vector per sequence, through SiLU
+ * and a linear map, gives (scale, shift) and the normalized stream becomes ln(x)·(1 + scale) + shift.
+ * The map starts at zero, so a new block is the plain block until training moves it.
+ */
+export class AdaNorm extends Module {
+  readonly linear: Linear;
+  constructor(dim: number) {
+    super();
+    this.linear = this.add('linear', new Linear(dim, 2 * dim));
+  }
+  /** normalized [B, L, D], cond [B, D] → modulated [B, L, D]. */
+  forward(normalized: Tensor, cond: Tensor): Tensor {
+    const [scale, shift] = this.linear.forward(cond.silu()).unsqueeze(1).chunk(2, -1) as [Tensor, Tensor];
+    return normalized.mul(scale.add(1)).add(shift);
+  }
+}
+
+/** Per-block conditioning vectors [B, D]: one before attention, one before the MLP (VQ-Diffusion: timestep, class). */
+export interface BlockConditioning {
+  attn: Tensor;
+  mlp: Tensor;
+}
+
 export class Block extends Module {
   readonly ln1: LayerNorm;
   readonly attn: SelfAttention;
   readonly ln2: LayerNorm;
   readonly mlp: MLP;
+  /** With `adaptive`: the AdaNorms after ln1 and ln2. */
+  readonly ada1: AdaNorm | null = null;
+  readonly ada2: AdaNorm | null = null;
 
-  constructor(cfg: TransformerConfig) {
+  constructor(cfg: TransformerConfig, adaptive = false) {
     super();
     const dropout = cfg.dropout ?? 0;
     this.ln1 = this.add('ln1', new LayerNorm(cfg.dim));
     this.attn = this.add('attn', new SelfAttention(cfg.dim, cfg.heads, dropout));
     this.ln2 = this.add('ln2', new LayerNorm(cfg.dim));
     this.mlp = this.add('mlp', new MLP(cfg.dim, Math.round((cfg.mlpRatio ?? 4) * cfg.dim), dropout));
+    if (adaptive) {
+      this.ada1 = this.add('ada1', new AdaNorm(cfg.dim));
+      this.ada2 = this.add('ada2', new AdaNorm(cfg.dim));
+    }
   }
 
-  forward(x: Tensor, causal: boolean, cache?: { kv: KVCache; layer: number }): Tensor {
-    const h = x.add(this.attn.forward(this.ln1.forward(x), causal, cache));
-    return h.add(this.mlp.forward(this.ln2.forward(h)));
+  forward(x: Tensor, causal: boolean, cache?: { kv: KVCache; layer: number }, cond?: BlockConditioning): Tensor {
+    const n1 = this.ln1.forward(x);
+    const h = x.add(this.attn.forward(this.ada1 && cond ? this.ada1.forward(n1, cond.attn) : n1, causal, cache));
+    const n2 = this.ln2.forward(h);
+    return h.add(this.mlp.forward(this.ada2 && cond ? this.ada2.forward(n2, cond.mlp) : n2));
   }
 }
 
@@ -137,10 +170,31 @@ export class Transformer extends Module {
   readonly blocks: ModuleList<Block>;
   readonly lnF: LayerNorm;
 
-  constructor(readonly cfg: TransformerConfig) {
+  #captured: Tensor[] | null = null;
+
+  /**
+   * Runs fn (a prior's forward) and returns each block's output [B, L, D] from the forwards it makes
+   * (depth per forward), for feature probes (iGPT / VIM linear probe). The caller owns the tensors.
+   */
+  captureBlocks(fn: () => unknown): Tensor[] {
+    const out: Tensor[] = [];
+    this.#captured = out;
+    try {
+      fn();
+    } finally {
+      this.#captured = null;
+    }
+    return out;
+  }
+
+  /** `adaptive`: every block takes conditioning vectors through AdaNorm (forward's `cond`). */
+  constructor(
+    readonly cfg: TransformerConfig,
+    readonly adaptive = false,
+  ) {
     super();
     checkTransformerConfig(cfg, 'Transformer');
-    this.blocks = this.add('blocks', new ModuleList(Array.from({ length: cfg.depth }, () => new Block(cfg))));
+    this.blocks = this.add('blocks', new ModuleList(Array.from({ length: cfg.depth }, () => new Block(cfg, adaptive))));
     this.lnF = this.add('ln_f', new LayerNorm(cfg.dim));
   }
 
@@ -148,11 +202,14 @@ export class Transformer extends Module {
    * causal: each position sees only itself and earlier ones. With `cache`, x holds the tokens that
    * follow the cache's `length` (prefill: several, decoding: one) and the cache grows by x's length.
    */
-  forward(x: Tensor, opts: { causal: boolean; cache?: KVCache }): Tensor {
+  forward(x: Tensor, opts: { causal: boolean; cache?: KVCache; cond?: BlockConditioning }): Tensor {
+    if (this.adaptive !== (opts.cond !== undefined))
+      throw new Error(`Transformer: ${this.adaptive ? 'an adaptive transformer needs' : 'only an adaptive transformer takes'} conditioning vectors`);
     let h = x;
     const kv = opts.cache;
     for (let i = 0; i < this.cfg.depth; i++) {
-      h = this.blocks.at(i).forward(h, opts.causal, kv ? { kv, layer: i } : undefined);
+      h = this.blocks.at(i).forward(h, opts.causal, kv ? { kv, layer: i } : undefined, opts.cond);
+      this.#captured?.push(h);
     }
     if (kv) kv.length += x.size(1);
     return this.lnF.forward(h);

@@ -6,22 +6,25 @@ import { VectorQuantizer, type VectorQuantizerOptions } from './vq.js';
 import { MultichannelQuantizer, type MultichannelQuantizerOptions } from './multichannel.js';
 import { ResidualQuantizer, type ResidualQuantizerOptions } from './residual.js';
 import { SimVQ, type SimVQOptions } from './simvq.js';
+import { LCQuantizer, type LCQuantizerOptions } from './lc.js';
 import { ConfigError, checkEnum, isObject, rejectUnknownKeys } from '../io/validate.js';
 
 export type QuantizerConfig =
   | ({ type: 'vq' } & VectorQuantizerOptions)
   | ({ type: 'multichannel' } & MultichannelQuantizerOptions)
   | ({ type: 'residual' } & ResidualQuantizerOptions)
-  | ({ type: 'simvq' } & SimVQOptions);
+  | ({ type: 'simvq' } & SimVQOptions)
+  | ({ type: 'lc' } & LCQuantizerOptions);
 
 const COMMON = ['codebookSize', 'dim', 'beta', 'legacy'];
 const LOOKUP = ['codebookDim', 'l2Normalize'];
 const TECHNIQUES = ['ema', 'kmeansInit', 'deadCodeRestart'];
 const KEYS: Record<QuantizerConfig['type'], string[]> = {
-  vq: [...COMMON, ...LOOKUP, ...TECHNIQUES],
+  vq: [...COMMON, ...LOOKUP, ...TECHNIQUES, 'layout'],
   multichannel: [...COMMON, ...LOOKUP, ...TECHNIQUES, 'groups'],
   residual: [...COMMON, ...TECHNIQUES, 'depth', 'sharedCodebook'],
-  simvq: [...COMMON, ...LOOKUP],
+  simvq: [...COMMON, ...LOOKUP, 'mapLrScale'],
+  lc: [...COMMON, ...LOOKUP, 'mapLrScale', 'featureDim'],
 };
 const NESTED: Record<string, string[]> = {
   ema: ['decay', 'eps'],
@@ -40,7 +43,7 @@ function checkKeys(type: QuantizerConfig['type'], opts: Record<string, unknown>)
 }
 
 export function createQuantizer(config: QuantizerConfig): Quantizer {
-  if (!isObject(config)) throw new ConfigError('quantizer: expected an object with a type (vq, multichannel, residual, simvq)');
+  if (!isObject(config)) throw new ConfigError('quantizer: expected an object with a type (vq, multichannel, residual, simvq, lc)');
   const { type, ...opts } = config;
   checkEnum(type, Object.keys(KEYS) as QuantizerConfig['type'][], 'quantizer.type');
   checkKeys(type, opts);
@@ -53,5 +56,7 @@ export function createQuantizer(config: QuantizerConfig): Quantizer {
       return new ResidualQuantizer(opts as ResidualQuantizerOptions);
     case 'simvq':
       return new SimVQ(opts as SimVQOptions);
+    case 'lc':
+      return new LCQuantizer(opts as LCQuantizerOptions);
   }
 }

@@ -7,11 +7,13 @@
 // tokenizer registers this as `quantize`); with EMA also `embedding.cluster_size` [K] and
 // `embedding.embed_avg` [K, codebookDim] (taming's EMAVectorQuantizer keys); with a low-dim lookup
 // `project_in.*` / `project_out.*`; with k-means init `initted` (so a loaded codebook is not re-initialized).
+// With `layout: 'vqvae2'` (EMA only) the state is rosinality/vq-vae-2-pytorch's instead: `embed` [codebookDim, K]
+// (transposed), `cluster_size` [K] and `embed_avg` [codebookDim, K], so its checkpoints load as they are.
 import * as T from '../torch/index.js';
 import { Tensor, Generator, noGrad, tidy } from '../torch/index.js';
 import { Embedding } from '../nn/index.js';
 import { CodebookQuantizer, type CodebookOptions } from './base.js';
-import { checkInt, checkNumber, checkPositiveInt } from '../io/validate.js';
+import { ConfigError, checkEnum, checkInt, checkNumber, checkPositiveInt } from '../io/validate.js';
 import { emaUpdate, kmeans, sampleRows } from './codebook.js';
 
 export interface EmaOptions {
@@ -53,6 +55,8 @@ export interface VectorQuantizerOptions extends CodebookOptions {
   kmeansInit?: boolean | KmeansInitOptions;
   /** Replace codes that fall out of use by random encoder outputs from the current batch. */
   deadCodeRestart?: boolean | DeadCodeRestartOptions;
+  /** State-dict layout: 'taming' (default) or 'vqvae2' (rosinality's EMA buffers; needs `ema`). */
+  layout?: 'taming' | 'vqvae2';
 }
 
 function checkOptions(q: VectorQuantizer): void {
@@ -100,21 +104,31 @@ export class VectorQuantizer extends CodebookQuantizer {
     super(opts);
     const K = this.codebookSize;
     const D = this.codebookDim;
-    this.embedding = this.add('embedding', new Embedding(K, D));
+    const layout = checkEnum(opts.layout ?? 'taming', ['taming', 'vqvae2'] as const, 'VectorQuantizer: layout');
+    const ema = opt(opts.ema);
+    if (layout === 'vqvae2' && !ema) throw new ConfigError("VectorQuantizer: layout 'vqvae2' is rosinality's EMA codebook: it needs ema");
+    // The vqvae2 layout keeps the code matrix unregistered and registers transposed views of it.
+    this.embedding = layout === 'taming' ? this.add('embedding', new Embedding(K, D)) : new Embedding(K, D);
     // taming: uniform(−1/K, 1/K).
     noGrad(() => this.embedding.weight.uniform_(-1 / K, 1 / K));
 
-    const ema = opt(opts.ema);
     this.ema = ema ? { decay: ema.decay ?? 0.99, eps: ema.eps ?? 1e-5 } : null;
     if (this.ema) {
       this.embedding.weight.requiresGrad = false;
       // N starts at 1 and m at the codes (e = m/N holds from the start); with N = 0 an unused code
       // would be divided by ~ε on the first update and blow up.
-      this.clusterSize = this.embedding.registerBuffer('cluster_size', T.ones([K]));
-      this.embedAvg = this.embedding.registerBuffer(
-        'embed_avg',
-        noGrad(() => this.embedding.weight.clone()),
-      );
+      if (layout === 'taming') {
+        this.clusterSize = this.embedding.registerBuffer('cluster_size', T.ones([K]));
+        this.embedAvg = this.embedding.registerBuffer(
+          'embed_avg',
+          noGrad(() => this.embedding.weight.clone()),
+        );
+      } else {
+        this.buffer('embed', this.embedding.weight.t());
+        this.clusterSize = this.buffer('cluster_size', T.ones([K]));
+        this.embedAvg = noGrad(() => this.embedding.weight.clone()).keep(); // the registered buffer is its transposed view
+        this.buffer('embed_avg', this.embedAvg.t());
+      }
     }
 
     const km = opt(opts.kmeansInit);

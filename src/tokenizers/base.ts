@@ -5,7 +5,7 @@ import { Tensor, noGrad, tidy } from '../torch/index.js';
 import { Module } from '../nn/index.js';
 import type { QuantizerConfig, Quantizer } from '../quantize/index.js';
 import { checkPositiveInt } from '../io/validate.js';
-import type { Tokenizer, TokenizerKind, TokenizerOutput } from './types.js';
+import type { TokenLevelInfo, Tokenizer, TokenizerKind, TokenizerOutput } from './types.js';
 
 /** A quantizer config whose `dim` may be left out: the tokenizer fills in its embedDim. */
 export type QuantizerSpec = QuantizerConfig extends infer C ? (C extends { dim: number } ? Omit<C, 'dim'> & { dim?: number } : never) : never;
@@ -96,6 +96,18 @@ export abstract class ConvTokenizer extends Module implements Tokenizer {
   decode(indices: Tensor): Tensor {
     this.checkIndices(indices);
     return tidy(() => this.decodeLatent(this.quantize.lookup(indices)));
+  }
+
+  /** A single level named 'tokens'; hierarchical tokenizers override the three level members. */
+  get levels(): readonly TokenLevelInfo[] {
+    return [{ name: 'tokens', downsample: this.downsample, codebookSize: this.codebookSize, tokensPerPosition: this.tokensPerPosition }];
+  }
+  encodeLevels(images: Tensor): Tensor[] {
+    return [this.encode(images)];
+  }
+  decodeLevels(indices: readonly Tensor[]): Tensor {
+    if (indices.length !== 1) throw new Error(`${this.constructor.name}.decode: this tokenizer has one token level, got ${indices.length}`);
+    return this.decode(indices[0]!);
   }
 
   /** Training forward: reconstruction plus the quantizer's output (loss, indices, stats). */

@@ -5,20 +5,26 @@ import type { Tokenizer, TokenizerKind } from './types.js';
 import { VQGAN, type VQGANConfigInput } from './vqgan.js';
 import { MoVQ, type MoVQConfigInput } from './movq.js';
 import { VQVAE, type VQVAEConfigInput } from './vqvae.js';
+import { ViTVQGAN, type ViTVQGANConfigInput } from './vitvqgan.js';
+import { VQVAE2, type VQVAE2ConfigInput } from './vqvae2.js';
 
 /** Config type per tokenizer kind, and the class each kind builds. */
 export interface TokenizerConfigs {
   vqvae: VQVAEConfigInput;
   vqgan: VQGANConfigInput;
   movq: MoVQConfigInput;
+  vitvqgan: ViTVQGANConfigInput;
+  vqvae2: VQVAE2ConfigInput;
 }
 export interface TokenizerClasses {
   vqvae: VQVAE;
   vqgan: VQGAN;
   movq: MoVQ;
+  vitvqgan: ViTVQGAN;
+  vqvae2: VQVAE2;
 }
 
-export const TOKENIZER_KINDS: readonly TokenizerKind[] = ['vqvae', 'vqgan', 'movq'];
+export const TOKENIZER_KINDS: readonly TokenizerKind[] = ['vqvae', 'vqgan', 'movq', 'vitvqgan', 'vqvae2'];
 
 /** Builds a freshly initialised tokenizer of `kind` from its config. */
 export function createTokenizer<K extends TokenizerKind>(kind: K, config: TokenizerConfigs[K]): TokenizerClasses[K] {
@@ -29,6 +35,10 @@ export function createTokenizer<K extends TokenizerKind>(kind: K, config: Tokeni
       return new VQGAN(config as VQGANConfigInput) as TokenizerClasses[K];
     case 'movq':
       return new MoVQ(config as MoVQConfigInput) as TokenizerClasses[K];
+    case 'vitvqgan':
+      return new ViTVQGAN(config as ViTVQGANConfigInput) as TokenizerClasses[K];
+    case 'vqvae2':
+      return new VQVAE2(config as VQVAE2ConfigInput) as TokenizerClasses[K];
     default:
       throw new Error(`createTokenizer: unknown kind '${String(kind)}' (${TOKENIZER_KINDS.join(', ')})`);
   }

@@ -3,13 +3,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PriorArch } from '../priors/pipeline.js';
+import type { PriorLevel } from '../priors/hierarchical.js';
 import type { TransformerConfig } from '../priors/transformer.js';
 import { isObject } from '../io/validate.js';
 import { FlagError, absolutePath, canonicalData, check, trainSchema, MAX_IMAGE_SIDE, stepsField, emaField } from './config.js';
 
 /** Everything a prior run is defined by; saved in the checkpoint. */
 export interface PriorTrainConfig {
-  arch: PriorArch;
+  /** Prior architecture; with a multi-level tokenizer (VQ-VAE-2) it is that of every level of a hierarchical prior. */
+  arch: Exclude<PriorArch, 'hierarchical'>;
   /** Transformer size and prior options (classDropout, positions, labelSmoothing, trainSchedule). */
   model: TransformerConfig & { classDropout?: number; positions?: 'learned' | 'sincos2d'; labelSmoothing?: number };
   /** Condition on the dataset's labels (false: unconditional). */
@@ -24,6 +26,10 @@ export interface PriorTrainConfig {
   /** Also train on horizontally mirrored images (tokens of the flipped image). */
   flip: boolean;
   seed: number;
+  /** Hierarchical priors (a multi-level tokenizer): train only this level; null = every level. */
+  level: PriorLevel | null;
+  /** Hierarchical priors: a prior model file whose weights this run starts from (e.g. the top level trained before --level bottom); null = none. */
+  from: string | null;
 }
 
 /** <out>/config.json: the trainer's config plus where its tokens come from. */
@@ -44,7 +50,7 @@ export interface PriorBuildContext {
   modelKind(path: string): string | undefined;
 }
 
-const TOKENIZER_KINDS = ['vqvae', 'vqgan', 'movq'];
+const TOKENIZER_KINDS = ['vqvae', 'vqgan', 'movq', 'vqvae2', 'vitvqgan'];
 
 /** data/size/valCount of the tokenizer's own run, when its model file sits in a run directory. */
 function tokenizerRun(tokenizer: string): { data?: unknown; size?: unknown; valCount?: unknown } {
@@ -61,7 +67,7 @@ function tokenizerRun(tokenizer: string): { data?: unknown; size?: unknown; valC
 export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
   name: 'prior',
   flags: {
-    arch: { type: 'enum', values: ['ar', 'maskgit'], resume: 'fixed', help: 'prior architecture (required for a new run)' },
+    arch: { type: 'enum', values: ['ar', 'maskgit', 'diffusion'], resume: 'fixed', help: 'prior architecture (required for a new run)' },
     tokenizer: { type: 'string', normalize: absolutePath, resume: 'fixed', metavar: 'file', help: 'trained tokenizer model file (required for a new run)' },
     data: {
       type: 'string',
@@ -110,13 +116,26 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
     ema: emaField('EMA decay of the saved weights'),
     noEma: { type: 'boolean', resume: 'fixed', saved: (r) => r.emaDecay === null, describeSaved: (r) => `EMA ${r.emaDecay}`, help: 'save the raw weights' },
     seed: { type: 'int', min: 0, default: 0, resume: 'fixed', help: 'random seed' },
+    level: {
+      type: 'enum',
+      values: ['top', 'bottom'],
+      resume: 'fixed',
+      help: 'hierarchical prior (multi-level tokenizer such as vqvae2): train only this level (default: every level in one run)',
+    },
+    from: {
+      type: 'string',
+      normalize: absolutePath,
+      resume: 'fixed',
+      metavar: 'file',
+      help: 'hierarchical prior: start from the weights of this prior model file, e.g. --level bottom --from <top run>/model.safetensors',
+    },
     valCount: { type: 'int', min: 1, resume: 'fixed', help: "validation images held out, as in train tokenizer (default: the tokenizer run's, else 500)" },
     logEvery: { type: 'int', min: 1, default: 50, resume: 'free', help: 'progress line every N steps when stderr is not a terminal' },
     imageEvery: { type: 'int', min: 1, default: 500, resume: 'free', help: 'write samples-latest.png every N steps' },
     checkpointEvery: { type: 'int', min: 1, default: 500, resume: 'free', help: 'save the checkpoint and model every N steps' },
   },
   keys: {
-    arch: check.oneOf(['ar', 'maskgit'] as const),
+    arch: check.oneOf(['ar', 'maskgit', 'diffusion'] as const),
     // Checked in depth by the prior's constructor.
     model: check.object<PriorTrainConfig['model']>('the transformer config'),
     conditional: check.boolean(),
@@ -128,6 +147,8 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
     emaDecay: check.nullable(check.number({ min: 0, max: 1 })),
     flip: check.boolean(),
     seed: check.int(0),
+    level: check.nullable(check.oneOf(['top', 'bottom'] as const)),
+    from: check.nullable((v, w) => absolutePath(check.string()(v, w))),
     tokenizer: (v, w) => absolutePath(check.string()(v, w)),
     data: check.dataSpec(),
     size: check.int(1),
@@ -152,6 +173,8 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
         `--tokenizer ${tokenizer} is ${what}, not a tokenizer; give the model.safetensors of a 'tessera train tokenizer' run or an imported tokenizer`,
       );
     }
+    const from = s.maybe('from');
+    if (from !== undefined && from !== null && !existsSync(from)) throw new FlagError(`--from: file not found: ${from}`);
     if (o.ema !== undefined && o.noEma) throw new FlagError('--ema and --no-ema contradict each other');
     const run = tokenizerRun(tokenizer);
     const fromRun = <T>(k: 'data' | 'size' | 'valCount', c: (v: unknown, w: string) => T): T | undefined =>
@@ -184,6 +207,8 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
       emaDecay: o.noEma ? null : o.ema !== undefined ? o.ema : file.emaDecay !== undefined ? file.emaDecay : s.flag('ema')!,
       flip: o.flip ?? file.flip ?? false,
       seed: s.get('seed'),
+      level: s.maybe('level') ?? null,
+      from: s.maybe('from') ?? null,
       tokenizer,
       data,
       size,

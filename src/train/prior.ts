@@ -9,7 +9,7 @@ import type { Tensor } from '../torch/index.js';
 import { AdamW, EMA, warmupCosine, type LambdaLR } from '../optim/index.js';
 import { Rng, imagesToGrid, writePng, type Dataset } from '../data/index.js';
 import type { Tokenizer } from '../tokenizers/index.js';
-import { PriorModel, flattenTokens, type PriorModelConfig } from '../priors/index.js';
+import { PriorModel, HierarchicalPrior, PRIOR_LEVELS, flattenTokens, type PriorModelConfig } from '../priors/index.js';
 import type { CheckpointParts } from './checkpoint.js';
 import type { Trainable } from './run.js';
 import { checkpointMismatch } from './config.js';
@@ -26,7 +26,12 @@ export interface PriorTrainerOptions {
   log?: (line: string) => void;
 }
 
-/** Encodes a dataset to flat token sequences [N, h·w·c] in batches (no gradients). */
+/** An image batch → flat token sequences [B, N]: every level of a multi-level tokenizer, top first, like a hierarchical prior's. */
+function encodeFlat(tokenizer: Tokenizer, images: Tensor): Tensor {
+  return tokenizer.levels.length > 1 ? T.cat(tokenizer.encodeLevels(images).map(flattenTokens), 1) : flattenTokens(tokenizer.encode(images));
+}
+
+/** Encodes a dataset to flat token sequences [N, h·w·c] (multi-level: all levels, top first) in batches (no gradients). */
 export function encodeDataset(tokenizer: Tokenizer, ds: Dataset, opts: { flip?: boolean; batchSize?: number } = {}): { tokens: Tensor; labels: Tensor } {
   const bs = opts.batchSize ?? 128;
   const toks: Tensor[] = [];
@@ -36,10 +41,10 @@ export function encodeDataset(tokenizer: Tokenizer, ds: Dataset, opts: { flip?: 
     const idx = Array.from({ length: Math.min(bs, ds.size - s) }, (_, i) => s + i);
     T.tidy(() => {
       const { images, labels } = ds.batch(idx);
-      toks.push(flattenTokens(tokenizer.encode(images)).keep());
+      toks.push(encodeFlat(tokenizer, images).keep());
       labs.push(labels.keep());
       if (opts.flip) {
-        toks.push(flattenTokens(tokenizer.encode(images.flip([3]).contiguous())).keep());
+        toks.push(encodeFlat(tokenizer, images.flip([3]).contiguous()).keep());
         labs.push(labels.clone().keep());
       }
     });
@@ -61,6 +66,8 @@ export class PriorTrainer implements Trainable {
   #epoch = 0;
   #pos = 0;
   #order: Int32Array;
+  /** The parameters this run trains (a hierarchical prior's --level: that level's only). */
+  readonly #trained: Tensor[];
 
   constructor(o: PriorTrainerOptions) {
     const c = o.config;
@@ -73,9 +80,34 @@ export class PriorTrainer implements Trainable {
     if (c.conditional && this.classNames.length < 2) {
       throw new Error(`the dataset has ${this.classNames.length} class(es): a class-conditional prior needs labels (use --unconditional)`);
     }
+    // A multi-level tokenizer (VQ-VAE-2) gets a hierarchical prior: one c.arch prior per level, same size.
+    const levels = tok.levels;
+    const hier = levels.length > 1;
+    if (!hier && (c.level !== null || c.from !== null)) {
+      throw new Error(
+        `--level and --from apply to hierarchical priors, over a multi-level tokenizer such as vqvae2; this ${tok.kind} tokenizer has one token level`,
+      );
+    }
+    if (hier && levels.length !== PRIOR_LEVELS.length)
+      throw new Error(`a hierarchical prior has ${PRIOR_LEVELS.length} levels; this tokenizer has ${levels.length}`);
+    if (hier && c.arch === 'diffusion') throw new Error('a hierarchical prior has autoregressive or MaskGIT levels (--arch ar|maskgit)');
+    for (const l of hier ? levels : []) {
+      if (imageSize[0] % l.downsample || imageSize[1] % l.downsample)
+        throw new Error(`image size ${imageSize.join('×')} is not a multiple of the ${l.name} level's downsampling factor ${l.downsample}`);
+    }
+    const numClasses = this.classNames.length;
+    const levelPrior = (l: (typeof levels)[number]) => ({
+      ...c.model,
+      codebookSize: l.codebookSize,
+      grid: [imageSize[0] / l.downsample, imageSize[1] / l.downsample] as [number, number],
+      tokensPerPosition: l.tokensPerPosition,
+      numClasses,
+    });
     const modelConfig: PriorModelConfig = {
-      arch: c.arch,
-      prior: { ...c.model, codebookSize: tok.codebookSize, grid, tokensPerPosition: tok.tokensPerPosition, numClasses: this.classNames.length },
+      arch: hier ? 'hierarchical' : c.arch,
+      prior: hier
+        ? { arch: c.arch as 'ar' | 'maskgit', top: levelPrior(levels[0]!), bottom: levelPrior(levels[1]!) }
+        : { ...c.model, codebookSize: tok.codebookSize, grid, tokensPerPosition: tok.tokensPerPosition, numClasses },
       tokenizer: { kind: tok.kind, config: tok.config },
       imageSize,
       classNames: this.classNames,
@@ -86,7 +118,7 @@ export class PriorTrainer implements Trainable {
     this.tokens = enc.tokens;
     this.labels = enc.labels;
     o.log?.(
-      `encoded ${this.tokens.size(0).toLocaleString('en-US')} training images${c.flip ? ' (with mirrored copies)' : ''} to ${grid.join('×')}${tok.tokensPerPosition > 1 ? `×${tok.tokensPerPosition}` : ''} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `encoded ${this.tokens.size(0).toLocaleString('en-US')} training images${c.flip ? ' (with mirrored copies)' : ''} to ${hier ? levels.map((l) => `${l.name} ${imageSize[0] / l.downsample}×${imageSize[1] / l.downsample}`).join(' + ') : grid.join('×')}${tok.tokensPerPosition > 1 ? `×${tok.tokensPerPosition}` : ''} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     if (this.tokens.size(0) < c.batchSize) throw new Error(`${this.tokens.size(0)} training sequences give no batch of ${c.batchSize}`);
     T.manualSeed(c.seed);
@@ -94,10 +126,23 @@ export class PriorTrainer implements Trainable {
     tok.eval();
     for (const p of tok.parameters()) p.requiresGrad_(false);
     const prior = this.model.prior;
+    if (c.from !== null) this.#startFrom(c.from);
+    // --level: only that level learns; the other keeps its weights (from --from, or as initialised).
+    const trainedLevels = c.level === null ? PRIOR_LEVELS : [c.level];
+    if (prior instanceof HierarchicalPrior) prior.trainLevels = trainedLevels;
+    const isTrained = (name: string): boolean => !(prior instanceof HierarchicalPrior) || trainedLevels.some((l) => name.startsWith(`${l}.`));
     // No weight decay on norms, biases and embeddings (GPT practice).
     const decay: Tensor[] = [];
     const noDecay: Tensor[] = [];
-    for (const [name, p] of prior.namedParameters()) (p.shape.length >= 2 && !name.includes('emb') ? decay : noDecay).push(p);
+    this.#trained = [];
+    for (const [name, p] of prior.namedParameters()) {
+      if (!isTrained(name)) {
+        p.requiresGrad_(false);
+        continue;
+      }
+      this.#trained.push(p);
+      (p.shape.length >= 2 && !name.includes('emb') ? decay : noDecay).push(p);
+    }
     this.opt = new AdamW(
       [
         { params: decay, weightDecay: c.weightDecay },
@@ -106,8 +151,31 @@ export class PriorTrainer implements Trainable {
       { lr: c.lr, betas: [0.9, 0.95] },
     );
     this.sched = warmupCosine(this.opt, { warmupSteps: Math.min(c.warmup, c.steps), totalSteps: c.steps, minFactor: 0.1 });
-    this.ema = c.emaDecay === null ? null : new EMA(prior.parameters(), { decay: c.emaDecay });
+    this.ema = c.emaDecay === null ? null : new EMA(this.#trained, { decay: c.emaDecay });
     this.#order = this.#permutation(0);
+  }
+
+  /** --from: the prior weights of an earlier hierarchical run over the same tokenizer and prior shape. */
+  #startFrom(path: string): void {
+    const from = PriorModel.load(path);
+    try {
+      const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+      if (from.arch !== this.model.arch || !same(from.config.prior, this.model.config.prior)) {
+        throw new Error(
+          `--from ${path}: its prior (${from.arch}) is not the one this run builds (${this.model.arch}, same sizes and classes): give a run of the same tokenizer and --dim/--depth/--heads`,
+        );
+      }
+      if (!same(from.config.tokenizer, this.model.config.tokenizer) || !same(from.config.classNames, this.classNames)) {
+        throw new Error(`--from ${path}: it was trained over another tokenizer or other classes`);
+      }
+      const sd = from.tokenizer.stateDict();
+      const mine = this.model.tokenizer.stateDict();
+      const differs = Object.keys(mine).some((k) => !sd[k] || !T.tidy(() => sd[k]!.equal(mine[k]!)));
+      if (differs) throw new Error(`--from ${path}: its tokenizer weights differ from --tokenizer's`);
+      T.noGrad(() => this.model.prior.loadStateDict(from.prior.stateDict()));
+    } finally {
+      from.dispose();
+    }
   }
 
   get prior() {
@@ -138,12 +206,17 @@ export class PriorTrainer implements Trainable {
     const g = new T.Generator(new Rng(this.config.seed, 'prior-step', step).nextU32());
     this.prior.train();
     this.opt.zeroGrad();
-    const loss = this.prior.loss(tokens, labels, g);
+    const prior = this.prior;
+    const parts = prior instanceof HierarchicalPrior ? prior.levelLosses(tokens, labels, g) : null;
+    const loss = parts ? (parts.top && parts.bottom ? parts.top.add(parts.bottom) : (parts.top ?? parts.bottom)!) : prior.loss(tokens, labels, g);
     loss.backward();
     this.opt.step();
     this.sched.step();
-    this.ema?.update(this.prior.parameters());
-    return { loss: loss.item(), lr: this.opt.paramGroups[0]!.lr };
+    this.ema?.update(this.#trained);
+    const out: Record<string, number> = { loss: loss.item(), lr: this.opt.paramGroups[0]!.lr };
+    if (parts?.top) out.loss_top = parts.top.item();
+    if (parts?.bottom) out.loss_bottom = parts.bottom.item();
+    return out;
   }
 
   checkpointParts(): CheckpointParts {
@@ -167,7 +240,7 @@ export class PriorTrainer implements Trainable {
   }
 
   withEma<R>(fn: () => R): R {
-    return this.ema ? this.ema.withAveraged(this.prior.parameters(), fn) : fn();
+    return this.ema ? this.ema.withAveraged(this.#trained, fn) : fn();
   }
 
   /** A sample grid: one row per class (up to 10 classes, 8 samples each), or 4 rows unconditional. */

@@ -25,6 +25,10 @@ export function buildTokenizer(c: TokenizerArchModel): Tokenizer {
       return createTokenizer('vqgan', c.model);
     case 'movq':
       return createTokenizer('movq', c.model);
+    case 'vitvqgan':
+      return createTokenizer('vitvqgan', c.model);
+    case 'vqvae2':
+      return createTokenizer('vqvae2', c.model);
   }
 }
 
@@ -62,7 +66,9 @@ export class TokenizerTrainer implements Trainable {
     if (c.gan) {
       // Without weight files this notices once and trains without the perceptual term.
       const perceptual = tryLoadLpips({ ...(o.lpips ?? {}) });
-      this.loss = new VQGANLoss({ ...c.gan, recLoss: c.recLoss }, { perceptual });
+      // The StyleGAN2 discriminator is sized by the images (its stack ends at 4×4).
+      const discImageSize = c.gan.discArch === 'stylegan2' && !c.gan.discImageSize ? o.train.batch([0]).images.size(-1) : c.gan.discImageSize;
+      this.loss = new VQGANLoss({ ...c.gan, recLoss: c.recLoss, ...(discImageSize ? { discImageSize } : {}) }, { perceptual });
       this.loss.discriminator.to('channels_last');
       this.optD = new Adam(this.loss.discriminator.parameters(), { lr: c.lr, betas: [0.5, 0.9] });
     } else {
@@ -84,10 +90,18 @@ export class TokenizerTrainer implements Trainable {
     const metrics: Record<string, number> = {};
     this.opt.zeroGrad();
     if (this.loss) {
-      const g = this.loss.generatorLoss({ inputs: x, recon: out.recon, qloss: out.quant.loss, globalStep: step, lastLayer: this.model.lastLayerWeight() });
+      const g = this.loss.generatorLoss({
+        inputs: x,
+        recon: out.recon,
+        qloss: out.quant.loss,
+        globalStep: step,
+        lastLayer: this.model.lastLayerWeight(),
+        logitLaplace: out.logitLaplace,
+      });
       g.loss.backward();
       this.opt.step();
       Object.assign(metrics, { loss: g.log.total, rec: g.log.rec, q: g.log.q });
+      if (this.loss.config.logLaplaceWeight > 0) metrics.ll = g.log.ll;
       if (g.log.disc_factor > 0) {
         this.optD!.zeroGrad(); // the generator's backward also reached D's parameters
         const d = this.loss.discriminatorLoss({ inputs: x, recon: out.recon.detach(), globalStep: step });

@@ -25,23 +25,28 @@ export const command = defineCommand({
     const model = c.loadModel(o.model);
     const tokens = c.readTokens(o.tokens, model);
     // Decoding is one pass over the whole grid (the decoder's attention is global), so its size is checked first.
-    const [gh, gw] = tokens.shape as [number, number];
-    const f = model.downsample;
+    const finest = tokens.levels.at(-1)!;
+    const [gh, gw] = finest.shape as [number, number];
+    const f = model.levels.at(-1)!.downsample;
     checkLimit('gridTokens', gh * gw, `the ${gh}×${gw} token grid`);
     checkLimit('pixels', gh * gw * f * f, `the decoded ${gw * f}×${gh * f} image`);
     const image = T.tidy(() =>
       T.noGrad(() => {
-        const idx = T.tensor(
-          BigInt64Array.from(tokens.indices, (v) => BigInt(v)),
-          { shape: [1, ...tokens.shape] },
+        const idx = tokens.levels.map((l) =>
+          T.tensor(
+            BigInt64Array.from(l.indices, (v) => BigInt(v)),
+            { shape: [1, ...l.shape] },
+          ),
         );
-        return model.decode(idx).clamp(-1, 1).index(0).contiguous().keep();
+        return model.decodeLevels(idx).clamp(-1, 1).index(0).contiguous().keep();
       }),
     );
     c.ensureParentDir(o.out);
     await writePng(o.out, image);
     const [, h, w] = image.shape;
     image.dispose();
-    ctx.out(`${o.out}: ${w}×${h} image from ${tokens.shape.join('×')} tokens`);
+    ctx.out(
+      `${o.out}: ${w}×${h} image from ${tokens.levels.map((l) => (tokens.levels.length > 1 ? `${l.name} ` : '') + l.shape.join('×')).join(' + ')} tokens`,
+    );
   },
 });

@@ -101,7 +101,7 @@ export const command = defineCommand({
       const grid = T.tidy(() =>
         T.noGrad(() => {
           const x = val.batch(idx).images;
-          const r = pm.tokenizer.decode(pm.tokenizer.encode(x)).clamp(-1, 1);
+          const r = pm.decode(pm.encode(x)); // every token level (hierarchical models too), clamped
           return imagesToGrid(T.cat([x, r]), { nrow: 16 }).keep();
         }),
       );

@@ -27,9 +27,12 @@ export const command = defineCommand({
     const img = await c.readModelImage(o.input, model, o.resize);
     const note = c.resizeNote(o.input, img, model.downsample);
     if (note) ctx.err(note);
-    const json = T.tidy(() => c.tokensToJson(model.encode(img.image)));
+    const json = T.tidy(() => c.tokensToJson(model, model.encodeLevels(img.image)));
     c.writeTextFile(o.out, json);
-    const { shape } = JSON.parse(json) as { shape: number[] };
-    ctx.out(`${o.out}: ${shape.join('×')} tokens (ids in [0, ${model.codebookSize})) for a ${img.size[0]}×${img.size[1]} image`);
+    const grids = c.parseTokens(json, o.out, model).levels.map((l, i) => {
+      const name = model.levels.length > 1 ? `${l.name} ` : '';
+      return `${name}${l.shape.join('×')} tokens (ids in [0, ${model.levels[i]!.codebookSize}))`;
+    });
+    ctx.out(`${o.out}: ${grids.join(' + ')} for a ${img.size[0]}×${img.size[1]} image`);
   },
 });

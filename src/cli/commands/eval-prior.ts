@@ -103,7 +103,13 @@ export const command = defineCommand({
           ? `val split, ${c.formatCount(ref.images)} images (--val-count ${ref.valCount}, as the trainers hold out)`
           : `train split, ${c.formatCount(ref.images)} images (all but the ${ref.valCount} validation images)`;
     const what =
-      (r.arch === 'ar' ? 'autoregressive' : `MaskGIT, ${s.steps} steps`) +
+      (r.arch === 'hierarchical'
+        ? `hierarchical (top then bottom)${s.steps !== null ? `, ${s.steps} MaskGIT steps per level` : ''}`
+        : r.arch === 'ar'
+          ? 'autoregressive'
+          : r.arch === 'maskgit'
+            ? `MaskGIT, ${s.steps} steps`
+            : `VQ-Diffusion, ${s.steps} steps${s.truncation !== null && s.truncation < 1 ? `, truncation ${s.truncation}` : ''}`) +
       (s.fromModel.length ? `; ${s.fromModel.join(', ')}: the model's recommended settings` : '');
     const fn = r.featureNetwork;
     c.printRows(ctx, [

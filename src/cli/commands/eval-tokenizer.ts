@@ -91,7 +91,10 @@ export const command = defineCommand({
             ] as [string, string],
           ]
         : []),
-      ['codebook', `${r.used} of ${r.codebookSize} codes used (${(r.utilization * 100).toFixed(1)}%), perplexity ${r.perplexity.toFixed(1)}`],
+      ...r.levels.map((l): [string, string] => [
+        r.levels.length > 1 ? `codebook ${l.name}` : 'codebook',
+        `${l.used} of ${l.codebookSize} codes used (${(l.utilization * 100).toFixed(1)}%), perplexity ${l.perplexity.toFixed(1)}`,
+      ]),
     ]);
     return 0;
   },

@@ -6,6 +6,7 @@ import { command as trainTokenizer } from './train-tokenizer.js';
 import { command as evalTokenizer } from './eval-tokenizer.js';
 import { command as evalFid } from './eval-fid.js';
 import { command as evalPrior } from './eval-prior.js';
+import { command as evalProbe } from './eval-probe.js';
 import { command as trainClassifier } from './train-classifier.js';
 import { command as trainPrior } from './train-prior.js';
 import { command as sample } from './sample.js';
@@ -17,6 +18,8 @@ import { command as reconstruct } from './reconstruct.js';
 import { command as info } from './info.js';
 import { command as importTaming } from './import-taming.js';
 import { command as importMovq } from './import-movq.js';
+import { command as importVqvae2 } from './import-vqvae2.js';
+import { command as importVitvqgan } from './import-vitvqgan.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: readonly Command<any>[] = [
@@ -29,6 +32,7 @@ export const commands: readonly Command<any>[] = [
   outpaint,
   evalTokenizer,
   evalPrior,
+  evalProbe,
   evalFid,
   trainClassifier,
   encode,
@@ -37,4 +41,6 @@ export const commands: readonly Command<any>[] = [
   info,
   importTaming,
   importMovq,
+  importVqvae2,
+  importVitvqgan,
 ];

@@ -37,9 +37,8 @@ export const command = defineCommand({
     if ((o.mask === undefined) === (o.box === undefined)) throw new UsageError('give exactly one of --mask mask.png or --box x,y,w,h');
     const inputs = [{ flag: '--input', path: o.input, what: 'image' }, ...(o.mask !== undefined ? [{ flag: '--mask', path: o.mask, what: 'image' }] : [])];
     refuseOverwritingInputs(o.out, inputs, o.overwrite);
-    const steps = o.steps ?? 12;
-    const startStep = o.startStep ?? Math.max(0, Math.min(2, steps - 1));
-    if (startStep >= steps) throw new UsageError(`--start-step ${startStep} must be below --steps ${steps}`);
+    // Defaults (MaskGIT: steps 2–11 of 12) come from the prior's editing defaults in the library.
+    if (o.startStep !== undefined && o.startStep >= (o.steps ?? 12)) throw new UsageError(`--start-step ${o.startStep} must be below --steps ${o.steps ?? 12}`);
     const pm = loadPrior(o.model);
     try {
       if (!pm.prior.editsAnywhere)
@@ -52,15 +51,24 @@ export const command = defineCommand({
       const g = generateOptions(o as SamplingFlags);
       let res;
       try {
-        res = pm.inpaint(image, mask, { ...g, steps, startStep, class: cls ?? null });
+        res = pm.inpaint(image, mask, { ...g, ...(o.startStep !== undefined ? { startStep: o.startStep } : {}), class: cls ?? null });
       } catch (e) {
         throw inFlagTerms(e);
       }
       await writePng(resolve(o.out), res.image.index(0));
+      const d = pm.prior.editDefaults({
+        ...(o.steps !== undefined ? { steps: o.steps } : {}),
+        ...(o.startStep !== undefined ? { startStep: o.startStep } : {}),
+      }) as {
+        steps?: number;
+        startStep?: number;
+      };
+      const decoding =
+        d.steps !== undefined && d.startStep !== undefined
+          ? `steps ${d.startStep}–${d.steps - 1} of ${d.steps}`
+          : `${pm.prior.label}${o.steps !== undefined ? `, ${o.steps} steps` : ''}`;
       const masked = T.tidy(() => res.tokenMask.sum().item());
-      ctx.out(
-        `wrote ${o.out}: regenerated ${masked} of ${res.tokenMask.numel} tokens (region widened by one token; steps ${startStep}–${steps - 1} of ${steps}; seed ${o.seed})`,
-      );
+      ctx.out(`wrote ${o.out}: regenerated ${masked} of ${res.tokenMask.numel} tokens (region widened by one token; ${decoding}; seed ${o.seed})`);
     } finally {
       pm.dispose();
     }

@@ -7,11 +7,11 @@ import { PRIOR_SCHEMA } from '../../train/prior-config.js';
 
 export const command = defineCommand({
   name: 'train prior',
-  summary: 'train an autoregressive or MaskGIT prior over a tokenizer’s tokens',
+  summary: 'train an autoregressive, MaskGIT or VQ-Diffusion prior over a tokenizer’s tokens',
   description:
     'Encodes the dataset once with the (frozen) tokenizer, then trains a transformer prior on the tokens: ' +
     '--arch ar predicts them in raster order after a class token; --arch maskgit learns to fill masked tokens ' +
-    '(decoded in a few parallel steps). Writes into --out: model.safetensors (prior + tokenizer in one file, ' +
+    '(decoded in a few parallel steps); --arch diffusion learns to denoise masked-and-replaced tokens (VQ-Diffusion, sampled in --steps timesteps). Writes into --out: model.safetensors (prior + tokenizer in one file, ' +
     'EMA weights: use it with tessera sample / inpaint / outpaint), samples-latest.png (one row per class), ' +
     'checkpoint.safetensors, config.json, log.jsonl and loss.svg. Ctrl-C (or SIGTERM) saves a checkpoint and exits with 130 (143); ' +
     'continue with --resume, which accepts flags equal to the saved run and a raised --steps, and refuses any other change. ' +
