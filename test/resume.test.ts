@@ -39,6 +39,25 @@ const TOKENIZER = [
   '--no-gan',
 ];
 const tokenizerModel = () => p('runs', 'tokenizer-ref', 'model.safetensors');
+/** A new prior run's flags (4 steps, a one-block 16-wide transformer). */
+const priorArgs = (arch: string) => [
+  '--arch',
+  arch,
+  '--tokenizer',
+  tokenizerModel(),
+  '--steps',
+  '4',
+  '--batch-size',
+  '4',
+  '--dim',
+  '16',
+  '--depth',
+  '1',
+  '--heads',
+  '2',
+  '--val-count',
+  '8',
+];
 
 const CASES: Case[] = [
   {
@@ -55,24 +74,7 @@ const CASES: Case[] = [
   },
   {
     trainer: 'prior',
-    args: () => [
-      '--arch',
-      'ar',
-      '--tokenizer',
-      tokenizerModel(),
-      '--steps',
-      '4',
-      '--batch-size',
-      '4',
-      '--dim',
-      '16',
-      '--depth',
-      '1',
-      '--heads',
-      '2',
-      '--val-count',
-      '8',
-    ],
+    args: () => priorArgs('ar'),
     changes: [
       [['--lr', '0.1'], /--lr 0\.1 \(saved: 0\.0005\)/],
       [['--dim', '32'], /--dim 32 \(saved: 16\)/],
@@ -85,24 +87,7 @@ const CASES: Case[] = [
     // VQ-Diffusion's importance-sampling statistics are module state: they must resume exactly too.
     trainer: 'prior',
     name: 'diffusion',
-    args: () => [
-      '--arch',
-      'diffusion',
-      '--tokenizer',
-      tokenizerModel(),
-      '--steps',
-      '4',
-      '--batch-size',
-      '4',
-      '--dim',
-      '16',
-      '--depth',
-      '1',
-      '--heads',
-      '2',
-      '--val-count',
-      '8',
-    ],
+    args: () => priorArgs('diffusion'),
     changes: [
       [['--arch', 'ar'], /--arch ar \(saved: diffusion\)/],
       [['--depth', '2'], /--depth 2 \(saved: 1\)/],

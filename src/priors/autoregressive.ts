@@ -112,15 +112,9 @@ export class ARPrior extends Module implements Prior<ARExtras> {
    * coarse code above token j's cell), or null for an unconditioned prior. Checks the pairing.
    */
   conditionEmbedding(condition: Tensor | undefined, b: number, who: string): Tensor | null {
-    if (!this.cond) {
-      if (condition !== undefined) throw new Error(`${who}: this prior is not conditioned on a coarser code; it takes no condition`);
-      return null;
-    }
-    if (condition === undefined) throw new Error(`${who}: this prior is conditioned on the top code: give its tokens as condition`);
-    if (condition.shape[0] !== b) throw new Error(`${who}: ${condition.shape[0]} condition rows for ${b} images`);
-    const e = this.cond.forward(condition);
+    const e = CodeCondition.embed(this.cond, condition, b, who);
     const c = this.config.tokensPerPosition;
-    return c === 1 ? e : e.repeatInterleave(c, 1);
+    return e === null || c === 1 ? e : e.repeatInterleave(c, 1);
   }
 
   /**

@@ -103,6 +103,20 @@ export class CodeCondition extends Module {
     T.noGrad(() => init.normal_(this.emb.weight, 0, 0.02));
   }
 
+  /**
+   * The checked pairing of a prior and the condition a caller gives: `cond` is the prior's
+   * CodeCondition (null when unconditioned). Returns the embedding [B, H·W, dim], or null.
+   */
+  static embed(cond: CodeCondition | null, condition: Tensor | undefined, b: number, who: string): Tensor | null {
+    if (!cond) {
+      if (condition !== undefined) throw new Error(`${who}: this prior is not conditioned on a coarser code; it takes no condition`);
+      return null;
+    }
+    if (condition === undefined) throw new Error(`${who}: this prior is conditioned on the top code: give its tokens as condition`);
+    if (condition.shape[0] !== b) throw new Error(`${who}: ${condition.shape[0]} condition rows for ${b} images`);
+    return cond.forward(condition);
+  }
+
   /** Coarse tokens [B, h·w·c] (int64 codes) → [B, H·W, dim] on the prior's grid (position-major). */
   forward(tokens: Tensor): Tensor {
     const s = tokens.shape;

@@ -124,13 +124,7 @@ export class MaskGIT extends Module implements Prior<MaskGITExtras> {
 
   /** The condition's embedding per grid position [B, h·w, D], or null for an unconditioned prior. */
   conditionEmbedding(condition: Tensor | undefined, b: number, who: string): Tensor | null {
-    if (!this.cond) {
-      if (condition !== undefined) throw new Error(`${who}: this prior is not conditioned on a coarser code; it takes no condition`);
-      return null;
-    }
-    if (condition === undefined) throw new Error(`${who}: this prior is conditioned on the top code: give its tokens as condition`);
-    if (condition.shape[0] !== b) throw new Error(`${who}: ${condition.shape[0]} condition rows for ${b} images`);
-    return this.cond.forward(condition);
+    return CodeCondition.embed(this.cond, condition, b, who);
   }
 
   /** tokens [B, N] (codes or maskId), prefix ids [B] → code logits [B, N, K]; `condition`: the coarse tokens of a conditioned prior. */

@@ -21,6 +21,7 @@ import { Module, Embedding, Linear, init } from '../nn/index.js';
 import { Transformer, initTransformerWeights, sincos2d, type TransformerConfig } from './transformer.js';
 import { filterLogits, guide, gumbel } from './sampling.js';
 import {
+  classIds,
   rejectOptions,
   resolveGenerate,
   resolvePriorOptions,
@@ -395,13 +396,8 @@ export class VQDiffusion extends Module implements Prior<VQDiffusionExtras> {
     try {
       return T.noGrad(() =>
         T.tidy(() => {
-          let cls = T.tensor(
-            classes.map((v) => (v === null ? this.nullClass : v)),
-            { dtype: 'int64' },
-          );
-          if (classes.some((v) => v !== null && (!Number.isInteger(v) || v < 0 || v >= c.numClasses))) {
-            throw new Error(`VQDiffusion: classes must be in 0–${c.numClasses - 1}`);
-          }
+          // Class rows of class_emb: the class itself, or the null class C (the shared range check).
+          let cls = classIds(classes, c.numClasses, 0, this.nullClass, 'VQDiffusion');
           if (guided) cls = T.cat([cls, T.full([b], this.nullClass, { dtype: 'int64' })]);
           const fixed = known ? (mask ? mask.logicalNot() : T.zeros([b, n], { dtype: 'bool' })) : null;
           let cur = fixed ? T.where(fixed, known!, this.maskId) : T.full([b, n], this.maskId, { dtype: 'int64' });

@@ -153,7 +153,7 @@ export function importTokenizer(kind: ImportKind, checkpoint: string, configPath
     throw new Error(`${configPath}: ${(e as Error).message}`, { cause: e });
   }
   const label = `${model.constructor.name} from ${checkpoint}`;
-  try {
+  return loadInto(model, label, () => {
     const dropped = tidy(() => {
       const sd = stateDictFrom(loadTorchCheckpoint(checkpoint));
       const keep = new Map<string, Tensor>();
@@ -171,9 +171,16 @@ export function importTokenizer(kind: ImportKind, checkpoint: string, configPath
       return dropped;
     });
     return { model, dropped };
+  });
+}
+
+/** Runs `load`; on any failure disposes `model`, and a StateDictError names it as `label`, checked `against` what. */
+function loadInto<M extends { dispose(): void }, R>(model: M, label: string, load: () => R, against = 'the config'): R {
+  try {
+    return load();
   } catch (e) {
     model.dispose();
-    if (e instanceof StateDictError) throw e.relabel(label, { against: 'the config' });
+    if (e instanceof StateDictError) throw e.relabel(label, { against });
     throw e;
   }
 }
@@ -279,7 +286,7 @@ function importVitvq(checkpoint: string, configPath: string): ImportResult<ViTVQ
     throw new Error(`${configPath}: ${(e as Error).message}`, { cause: e });
   }
   const label = `ViTVQGAN from ${checkpoint}`;
-  try {
+  return loadInto(model, label, () => {
     const dropped = tidy(() => {
       const sd = stateDictFrom(loadTorchCheckpoint(checkpoint));
       const keep = new Map<string, Tensor>();
@@ -292,11 +299,7 @@ function importVitvq(checkpoint: string, configPath: string): ImportResult<ViTVQ
       return dropped;
     });
     return { model, dropped };
-  } catch (e) {
-    model.dispose();
-    if (e instanceof StateDictError) throw e.relabel(label, { against: 'the config' });
-    throw e;
-  }
+  });
 }
 
 /** thuanz123/enhancing-transformers ViTVQ: Lightning checkpoint + its YAML config → ViTVQGAN. */
@@ -368,12 +371,7 @@ export function importVqvae2(checkpoint: string, opts: Vqvae2ImportOptions = {})
       embedDim,
       quantizer: { type: 'vq', codebookSize: kTop, beta: 0.25, ema: { decay: opts.decay ?? 0.99, eps: opts.eps ?? 1e-5 } },
     });
-    try {
-      model.loadStateDict(entries, { name: `VQVAE2 from ${checkpoint}`, against: 'the architecture read from its shapes' });
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
+    loadInto(model, `VQVAE2 from ${checkpoint}`, () => model.loadStateDict(entries), 'the architecture read from its shapes');
     return { model, dropped: [] };
   });
 }
