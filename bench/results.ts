@@ -4,7 +4,7 @@
 // ~1 h each on 2 cores) are re-run only with --long; otherwise their last results.json is shown
 // with the date it was measured.
 //
-//   node dist/bench/results.js [--long] [--only evals,priors,engine] [--render-only]
+//   node dist/bench/results.js [--long] [--only evals,priors,engine] [--step <text in step names>] [--render-only]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import * as T from '../src/torch/index.js';
 import { evaluateTokenizer, evaluatePrior, type EvaluatePriorOptions } from '../src/metrics/index.js';
 import { barChartSvg } from '../src/train/plot.js';
+import { renderCodecSection } from './codec.js';
 import { repoRootFromHere } from './util.js';
 
 const root = repoRootFromHere(import.meta.url);
@@ -83,18 +84,31 @@ export const EVAL_STEPS: Step[] = [
     evaluate: prior('emoji-maskgit', { n: 500, sampling: { steps: 12, cfg: 3 } }),
     json: 'evals/prior-emoji-maskgit-cfg3.json',
   },
+  // VQ-VAE-2 with its hierarchical prior: without guidance, and with the recommended settings plus rejection.
+  {
+    name: 'eval prior mnist vqvae2',
+    group: 'evals',
+    evaluate: prior('mnist-vqvae2', { n: 1000, batchSize: 100, sampling: { cfg: 1 } }),
+    json: 'evals/prior-mnist-vqvae2.json',
+  },
+  {
+    name: 'eval prior mnist vqvae2 recommended',
+    group: 'evals',
+    evaluate: prior('mnist-vqvae2', { n: 1000, batchSize: 100, acceptance: [1, 0.5] }),
+    json: 'evals/prior-mnist-vqvae2-rec.json',
+  },
   // VQ-Diffusion at 100/50/20/10 visited timesteps, without guidance and with the model's recommended settings.
   ...[100, 50, 20, 10].flatMap((steps): Step[] => [
     {
       name: `eval prior mnist diffusion ${steps}`,
       group: 'evals',
-      evaluate: prior('mnist-diffusion', { n: 1000, sampling: { steps, defaults: false } }),
+      evaluate: prior('mnist-diffusion', { n: 1000, batchSize: 100, sampling: { steps, defaults: false } }),
       json: `evals/prior-mnist-diffusion-${steps}.json`,
     },
     {
       name: `eval prior mnist diffusion ${steps} recommended`,
       group: 'evals',
-      evaluate: prior('mnist-diffusion', { n: 1000, sampling: { steps } }),
+      evaluate: prior('mnist-diffusion', { n: 1000, batchSize: 100, sampling: { steps } }),
       json: `evals/prior-mnist-diffusion-${steps}-rec.json`,
     },
   ]),
@@ -122,6 +136,8 @@ const STEPS: Step[] = [
     ],
   },
   { name: 'codebook', group: 'long', args: [join(root, 'dist/bench/codebook.js'), '--steps', '1000', '--out', 'bench/results/codebook'] },
+  // Compression codec against JPEG/WebP/AVIF (issue 14); ~15 min on 2 cores. Photo rows need `sh bench/fetch-photos.sh`.
+  { name: 'codec', group: 'long', args: [join(root, 'dist/bench/codec.js'), '--out', 'bench/results/codec'] },
 ];
 
 /** Runs one step from the repository root; an evaluation's result goes to bench/results/<json>. */
@@ -213,6 +229,8 @@ function render(stamp: string[]): string {
         [`mnist-diffusion, ${n} steps, ${how || 'recommended'}`, rec],
       ];
     }),
+    ['mnist-vqvae2, hierarchical AR', readJson('evals/prior-mnist-vqvae2.json')],
+    ['mnist-vqvae2, hierarchical AR, cfg 3', readJson('evals/prior-mnist-vqvae2-rec.json')],
     ['emoji-maskgit, 12 steps', readJson('evals/prior-emoji-maskgit.json')],
     ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3.json')],
   ];
@@ -359,6 +377,10 @@ function render(stamp: string[]): string {
     L.push('');
   }
 
+  // Compression codec (bench/codec.ts renders its own section and plots).
+  const cd = readJson('codec/results.json');
+  if (cd) L.push(...renderCodecSection(cd, R));
+
   // Engine.
   const en = readJson('engine.json');
   if (en) {
@@ -398,7 +420,12 @@ function render(stamp: string[]): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { long: { type: 'boolean', default: false }, only: { type: 'string' }, 'render-only': { type: 'boolean', default: false } },
+    options: {
+      long: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      step: { type: 'string' },
+      'render-only': { type: 'boolean', default: false },
+    },
   });
   const stamp = machine();
   if (values['render-only'])
@@ -411,6 +438,8 @@ async function main(): Promise<void> {
     for (const s of STEPS) {
       if (s.group === 'long' && !values.long) continue;
       if (only && !only.includes(s.group)) continue;
+      // --step: steps whose name contains one of the comma-separated texts as whole words.
+      if (values.step !== undefined && !values.step.split(',').some((t) => ` ${s.name} `.includes(` ${t.trim()} `))) continue;
       if (s.group === 'engine' && !torchOk) {
         process.stderr.write(`▶ ${s.name}: skipped — needs PyTorch for the side-by-side run (apt-get install python3-torch)\n`);
         continue;

@@ -11,3 +11,4 @@ export * as tokenizers from './tokenizers/index.js';
 export * as losses from './losses/index.js';
 export * as metrics from './metrics/index.js';
 export * as priors from './priors/index.js';
+export * as codec from './codec/index.js';

@@ -19,10 +19,13 @@ test('tessera demo writes sample grids, an inpainting example and reconstruction
     const files = [
       'samples-mnist-maskgit.png',
       'samples-mnist-ar.png',
+      'samples-mnist-vqvae2.png',
+      'samples-mnist-diffusion.png',
       'samples-emoji-maskgit.png',
       'inpaint-mnist.png',
       'reconstructions-mnist.png',
       'reconstructions-emoji.png',
+      'compress-mnist.png',
     ];
     for (const f of files) {
       assert.ok(existsSync(join(dir, f)), `missing ${f}`);
@@ -34,6 +37,9 @@ test('tessera demo writes sample grids, an inpainting example and reconstruction
     assert.equal(m.height, 10 * 30 + 2);
     const inp = await sharp(join(dir, 'inpaint-mnist.png')).metadata();
     assert.equal(inp.height, 3 * 30 + 2);
+    // Compression: prior coding takes fewer bytes than the 49 plain 8-bit indices.
+    const c = /decompressed from ([\d.]+) bytes each .*uniform coding ([\d.]+) bytes/.exec(r.stdout);
+    assert.ok(c && Number(c[1]) < Number(c[2]), r.stdout);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -44,7 +50,10 @@ test('tessera demo names the missing models instead of failing obscurely', () =>
   try {
     const r = spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'demo', '--out', dir, '--models', dir], { encoding: 'utf8' });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /missing in .*: mnist-maskgit\.safetensors, mnist-ar\.safetensors, emoji-maskgit\.safetensors/);
+    assert.match(
+      r.stderr,
+      /missing in .*: mnist-maskgit\.safetensors, mnist-ar\.safetensors, mnist-vqvae2\.safetensors, mnist-diffusion\.safetensors, emoji-maskgit\.safetensors/,
+    );
     assert.equal(r.stderr.trim().split('\n').length, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -2,8 +2,8 @@
 // - RawImage: uint8, row-major HWC (what sharp reads and writes).
 // - Tensors: float32 CHW (or BCHW) with pixels in [-1, 1]: u8 u ↦ u / 127.5 − 1, so 0 ↦ −1 and 255 ↦ 1
 //   exactly, and the inverse (rounded) recovers every byte.
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
 import { Tensor, adaptiveAvgPool2d, fromBytes, interpolate, tensor, tidy } from '../torch/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -208,4 +208,34 @@ export async function writePng(path: string, image: Tensor | RawImage): Promise<
   const png = await s.png().toBuffer();
   mkdirSync(dirname(path), { recursive: true });
   writeFileAtomic(path, new Uint8Array(png.buffer, png.byteOffset, png.length));
+}
+
+/** File names taken as images when a directory is read. */
+export const IMAGE_EXT = /\.(png|jpe?g|webp|gif|tiff?|avif)$/i;
+
+/**
+ * Image files under dir (recursive, sorted, hidden entries and the `exclude` path skipped), relative to
+ * dir. Dangling links with image names are listed, so a caller counts them as unreadable.
+ */
+export function listImageFiles(dir: string, exclude?: string): string[] {
+  const out: string[] = [];
+  const skip = exclude === undefined ? undefined : resolve(exclude);
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      if (name.startsWith('.')) continue;
+      const p = join(d, name);
+      if (resolve(p) === skip) continue; // the output folder inside the input folder
+      let st;
+      try {
+        st = statSync(p);
+      } catch {
+        if (IMAGE_EXT.test(name)) out.push(relative(dir, p));
+        continue;
+      }
+      if (st.isDirectory()) walk(p);
+      else if (IMAGE_EXT.test(name)) out.push(relative(dir, p));
+    }
+  };
+  walk(dir);
+  return out;
 }

@@ -6,6 +6,6 @@ export { loadDataset, Dataset, type LoadOptions, type LoadInfo, type Transform, 
 export { DataLoader, type DataLoaderOptions, type DataLoaderState, type LoaderBatch } from './loader.js';
 export { Rng, type Seed } from './rng.js';
 export { defaultCacheDir } from './cache.js';
-export { readImage, writePng, imagesToGrid, tensorToImage, imageToTensor, decodeSquare, type RawImage } from './images.js';
+export { readImage, listImageFiles, IMAGE_EXT, writePng, imagesToGrid, tensorToImage, imageToTensor, decodeSquare, type RawImage } from './images.js';
 export { resolveClass, normalizeClassName, listClasses, ClassNameError } from './classes.js';
 export { LIMITS, limit, checkLimit, LimitError, type LimitName, type LimitSpec } from './limits.js';

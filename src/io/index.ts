@@ -52,6 +52,8 @@ export {
   parseModelFile,
   MODEL_FILE_VERSION,
   MODEL_KEYS,
+  CODEC_PREFIX,
+  modelTensors,
   type ModelFile,
   type ModelFileInput,
 } from './model-file.js';

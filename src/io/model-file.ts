@@ -174,13 +174,24 @@ export function buildFromModelFile<C, M extends { dispose(): void }>(
     }
     try {
       const parts = opts.parts ? opts.parts(model) : { '': asModule(model) };
-      loadParts(parts, file.stateDict, `${model.constructor.name} from ${path}`);
+      loadParts(parts, modelTensors(file.stateDict), `${model.constructor.name} from ${path}`);
     } catch (e) {
       (opts.dispose ?? ((m: M) => m.dispose()))(model);
       throw e;
     }
     return { model, kind: file.kind, config: file.config, metadata: file.metadata };
   });
+}
+
+/**
+ * Tensors under `codec.` belong to the compression codec (src/codec: codebook tiers) that a model
+ * file may carry beside the model; the model itself never has such keys.
+ */
+export const CODEC_PREFIX = 'codec.';
+
+/** The state dict without the codec's tensors. */
+export function modelTensors(sd: Record<string, Tensor>): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(sd).filter(([k]) => !k.startsWith(CODEC_PREFIX)));
 }
 
 function asModule(m: unknown): Module {

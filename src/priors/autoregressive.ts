@@ -217,23 +217,47 @@ export class ARPrior extends Module implements Prior<ARExtras> {
     }
   }
 
-  /** Next-token logits at every position with the cache, one token per call (for tests and tools). */
-  cachedLogits(tokens: Tensor, prefix: Tensor, condition?: Tensor): Tensor {
-    return T.noGrad(() =>
-      T.tidy(() => {
-        const cond = this.conditionEmbedding(condition, tokens.size(0), 'ARPrior.cachedLogits');
-        const seq = T.cat([prefix.unsqueeze(1), tokens.narrow(1, 0, this.seqLen - 1)], 1);
-        const cache = new KVCache(seq.size(0), this.seqLen, this.config);
-        try {
-          const outs: Tensor[] = [];
-          for (let i = 0; i < seq.size(1); i++) {
-            outs.push(this.head.forward(this.transformer.forward(this.#embed(seq.narrow(1, i, 1), i, cond), { causal: true, cache })));
-          }
-          return T.cat(outs, 1);
-        } finally {
-          cache.dispose();
-        }
-      }),
-    );
+  /**
+   * Next-token logits one token at a time with the KV cache, for B sequences in step — what an entropy
+   * coder needs, since its decoder learns each token only after using the previous one's logits. The
+   * first next() feeds the prefix ids [B]; each later call feeds the token [B] chosen for the previous
+   * position. Returns logits [B, K]. Dispose the stepper when done.
+   */
+  stepper(prefix: Tensor, condition?: Tensor): ARStepper {
+    const b = prefix.size(0);
+    const cond = T.noGrad(() => this.conditionEmbedding(condition, b, 'ARPrior.stepper'))?.keep() ?? null;
+    const cache = new KVCache(b, this.seqLen, this.config);
+    let i = 0;
+    return {
+      next: (token?: Tensor): Tensor => {
+        if ((i === 0) !== (token === undefined)) throw new Error('ARPrior.stepper: the first step takes no token, every later step one');
+        if (i >= this.seqLen) throw new Error(`ARPrior.stepper: all ${this.seqLen} positions were already stepped`);
+        const ids = (i === 0 ? prefix : token!).reshape([b, 1]);
+        const pos = i++;
+        return T.noGrad(() => T.tidy(() => this.head.forward(this.transformer.forward(this.#embed(ids, pos, cond), { causal: true, cache })).select(1, 0)));
+      },
+      dispose: () => {
+        cache.dispose();
+        cond?.dispose();
+      },
+    };
   }
+
+  /** Next-token logits at every position with the cache, one token per call (for tests and tools): [B, N, K]. */
+  cachedLogits(tokens: Tensor, prefix: Tensor, condition?: Tensor): Tensor {
+    const st = this.stepper(prefix, condition);
+    try {
+      const outs = [st.next()];
+      for (let i = 1; i < this.seqLen; i++) outs.push(T.tidy(() => st.next(tokens.select(1, i - 1))));
+      return T.tidy(() => T.stack(outs, 1));
+    } finally {
+      st.dispose();
+    }
+  }
+}
+
+/** ARPrior.stepper's handle: logits for one position per call. */
+export interface ARStepper {
+  next(token?: Tensor): Tensor;
+  dispose(): void;
 }

@@ -23,11 +23,11 @@ export interface Series {
 
 /**
  * A line chart of several series sharing the axes. `logY` plots log10 of positive values
- * (losses spanning decades stay readable).
+ * (losses spanning decades stay readable); `markers` also draws each point (a one-point series shows).
  */
 export function lineChartSvg(
   series: readonly Series[],
-  opts: { title?: string; xLabel?: string; yLabel?: string; logY?: boolean; width?: number; height?: number } = {},
+  opts: { title?: string; xLabel?: string; yLabel?: string; logY?: boolean; markers?: boolean; width?: number; height?: number } = {},
 ): string {
   const W = opts.width ?? 640;
   const H = opts.height ?? 360;
@@ -73,6 +73,9 @@ export function lineChartSvg(
       .map(([x, y], k) => `${k ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`)
       .join('');
     if (d) out.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.5"/>`);
+    if (opts.markers)
+      for (const [x, y] of s.points.filter(([, v]) => Number.isFinite(v) && (!opts.logY || v > 0)))
+        out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${c}"/>`);
     out.push(
       `<rect x="${W - m.r + 10}" y="${m.t + i * 16}" width="10" height="10" fill="${c}"/>`,
       `<text x="${W - m.r + 24}" y="${m.t + i * 16 + 9}">${esc(s.name)}</text>`,

@@ -1,8 +1,8 @@
 // `tessera demo`: the README's main job. With the models shipped in models/ (trained by Tessera's
 // own commands; see models/README.md) it writes, to ./tessera-demo/: class-conditional sample grids
-// from the MNIST MaskGIT and autoregressive priors and the emoji MaskGIT prior, an inpainting
-// example on held-out digits, and tokenizer reconstructions of held-out images — in well under a
-// minute on 2 cores, printing what it wrote.
+// from the MNIST MaskGIT, autoregressive, VQ-VAE-2 (hierarchical) and VQ-Diffusion priors and the
+// emoji MaskGIT prior, an inpainting example on held-out digits, tokenizer reconstructions of
+// held-out images and a compression example — in about a minute on 2 cores, printing what it wrote.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineCommand } from '../command.js';
@@ -11,10 +11,11 @@ export const command = defineCommand({
   name: 'demo',
   summary: 'generate, inpaint and reconstruct with the shipped models; writes ./tessera-demo/',
   description:
-    'Uses the models shipped in models/: MNIST digits (VQ-VAE tokenizer, class-conditional MaskGIT and ' +
-    'autoregressive priors) and emoji (MoVQ tokenizer with multichannel tokens, category-conditional MaskGIT). ' +
-    'Writes one row of samples per class for each prior, an inpainting example on held-out digits (original, ' +
-    'region, result) and reconstructions of held-out images, then prints what it wrote.',
+    'Uses the models shipped in models/: MNIST digits (VQ-VAE tokenizer with class-conditional MaskGIT, ' +
+    'autoregressive and VQ-Diffusion priors; VQ-VAE-2 with a hierarchical prior) and emoji (MoVQ tokenizer with ' +
+    'multichannel tokens, category-conditional MaskGIT). Writes one row of samples per class for each prior, an ' +
+    'inpainting example on held-out digits (original, region, result), reconstructions of held-out images and ' +
+    'held-out digits compressed with the autoregressive prior as entropy model, then prints what it wrote.',
   options: {
     out: { type: 'string', default: 'tessera-demo', metavar: 'dir', help: 'output directory' },
     seed: { type: 'number', integer: true, min: 0, default: 0, help: 'random seed' },
@@ -27,7 +28,7 @@ export const command = defineCommand({
     const { PriorModel } = await import('../../priors/index.js');
     const { packageRoot } = await import('../../metrics/shipped.js');
     const models = resolve(o.models ?? join(packageRoot(), 'models'));
-    const need = ['mnist-maskgit.safetensors', 'mnist-ar.safetensors', 'emoji-maskgit.safetensors'];
+    const need = ['mnist-maskgit.safetensors', 'mnist-ar.safetensors', 'mnist-vqvae2.safetensors', 'mnist-diffusion.safetensors', 'emoji-maskgit.safetensors'];
     const missing = need.filter((f) => !existsSync(join(models, f)));
     if (missing.length) throw new Error(`the demo needs the shipped models; missing in ${models}: ${missing.join(', ')}`);
     const out = resolve(o.out);
@@ -42,6 +43,8 @@ export const command = defineCommand({
     for (const [file, name] of [
       ['mnist-maskgit.safetensors', 'samples-mnist-maskgit.png'],
       ['mnist-ar.safetensors', 'samples-mnist-ar.png'],
+      ['mnist-vqvae2.safetensors', 'samples-mnist-vqvae2.png'],
+      ['mnist-diffusion.safetensors', 'samples-mnist-diffusion.png'],
       ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png'],
     ] as const) {
       const t0 = performance.now();
@@ -111,6 +114,35 @@ export const command = defineCommand({
       const grid2 = `${size / t.downsample}×${size / t.downsample}${t.tokensPerPosition > 1 ? `×${t.tokensPerPosition}` : ''}`;
       written.push(`${name}  top: held-out ${data} images; bottom: decoded from their ${grid2} tokens (${t.kind}, ${t.codebookSize} codes); ${seconds(t0)}`);
       pm.dispose();
+    }
+
+    // 4. Compression: held-out digits coded with the autoregressive prior's probabilities.
+    {
+      const t0 = performance.now();
+      const { Codec } = await import('../../codec/index.js');
+      const { tensorToImage } = await import('../../data/index.js');
+      const codec = Codec.load(join(models, 'mnist-ar.safetensors'));
+      const { val } = (await loadDataset('mnist', { size: 28 })).split({ valCount: 500 });
+      const idx = Array.from({ length: 16 }, (_, i) => Math.floor((i * val.size) / 16) + 1);
+      const x = val.batch(idx).images;
+      let priorBits = 0;
+      let uniformBits = 0;
+      const decoded: import('../../torch/index.js').Tensor[] = [];
+      for (let i = 0; i < idx.length; i++) {
+        const img = T.tidy(() => tensorToImage(x.index(i)));
+        const r = codec.compress(img, { entropy: 'prior' });
+        priorBits += r.bytes.length * 8;
+        uniformBits += codec.compress(img, { entropy: 'uniform' }).bytes.length * 8;
+        const d = codec.decompress(r.bytes).image;
+        decoded.push(T.tidy(() => T.fromBytes(d.data, [28, 28, 3], 'uint8').permute([2, 0, 1]).float().div(127.5).sub(1).unsqueeze(0)));
+      }
+      const grid = T.tidy(() => imagesToGrid(T.cat([x, ...decoded]), { nrow: 16 }).keep());
+      await writePng(join(out, 'compress-mnist.png'), grid);
+      written.push(
+        `compress-mnist.png  top: held-out digits; bottom: decompressed from ${(priorBits / 8 / idx.length).toFixed(1)} bytes each (${(priorBits / idx.length / 784).toFixed(3)} bpp; uniform coding ${(uniformBits / 8 / idx.length).toFixed(1)} bytes) with the autoregressive prior as entropy model; ${seconds(t0)}`,
+      );
+      for (const t of [grid, x, ...decoded]) t.dispose();
+      codec.dispose();
     }
 
     ctx.out(`wrote to ${out}/ in ${seconds(started)}:`);

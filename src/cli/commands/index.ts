@@ -20,6 +20,9 @@ import { command as importTaming } from './import-taming.js';
 import { command as importMovq } from './import-movq.js';
 import { command as importVqvae2 } from './import-vqvae2.js';
 import { command as importVitvqgan } from './import-vitvqgan.js';
+import { command as compress } from './compress.js';
+import { command as decompress } from './decompress.js';
+import { command as trainCodec } from './train-codec.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: readonly Command<any>[] = [
@@ -38,6 +41,9 @@ export const commands: readonly Command<any>[] = [
   encode,
   decode,
   reconstruct,
+  compress,
+  decompress,
+  trainCodec,
   info,
   importTaming,
   importMovq,

@@ -1,35 +1,10 @@
 // `tessera reconstruct`: image(s) → tokens → image(s), i.e. decode(encode(x)), exactly what
 // `tessera encode` + `tessera decode` give. A directory is processed recursively into a mirror tree
 // of PNGs; unreadable files (and, without --resize, wrongly sized ones) are skipped and counted once.
-import { readdirSync, statSync } from 'node:fs';
-import { basename, extname, join, relative, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
 import { UsageError } from '../args.js';
 import { defineCommand } from '../command.js';
-
-const IMAGE_EXT = /\.(png|jpe?g|webp|gif|tiff?|avif)$/i;
-
-/** Image files under dir (recursive, sorted, hidden entries and `exclude` skipped), relative to dir. */
-function listImages(dir: string, exclude: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      if (name.startsWith('.')) continue;
-      const p = join(d, name);
-      if (resolve(p) === exclude) continue; // the output folder inside the input folder
-      let st;
-      try {
-        st = statSync(p);
-      } catch {
-        if (IMAGE_EXT.test(name)) out.push(relative(dir, p)); // dangling link: counted as unreadable
-        continue;
-      }
-      if (st.isDirectory()) walk(p);
-      else if (IMAGE_EXT.test(name)) out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 export const command = defineCommand({
   name: 'reconstruct',
@@ -100,7 +75,8 @@ export const command = defineCommand({
     if (!o.overwrite && sameFile(o.out, o.input)) {
       throw new UsageError(`--out ${o.out} is the --input folder: the reconstructions would replace the originals; choose another --out or pass --overwrite`);
     }
-    const files = listImages(o.input, resolve(o.out));
+    const { listImageFiles } = await import('../../data/index.js');
+    const files = listImageFiles(o.input, resolve(o.out));
     if (!files.length) throw new Error(`no images found in ${o.input} (looked for .png, .jpg, .jpeg, .webp, …)`);
     const used = new Set<string>();
     const plan: [string, string][] = [];
