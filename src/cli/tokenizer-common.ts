@@ -38,6 +38,15 @@ export function withMessage(cause: unknown, message: string): Error {
 }
 
 /** Throws unless `path` is an existing regular file. */
+/** Whether --input names a directory (else a file); a missing input is one line. */
+export function inputIsDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    throw new Error(`input not found: ${path}`);
+  }
+}
+
 export function requireFile(path: string, what: string): void {
   let st;
   try {

@@ -1,6 +1,5 @@
 // `tessera compress`: image(s) → .tsr bitstream(s) through a tokenizer and an entropy coder
 // (src/codec). A directory is compressed recursively into a mirror tree of .tsr files.
-import { statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { defineCommand } from '../command.js';
 
@@ -28,12 +27,7 @@ export const command = defineCommand({
   async run(o, _pos, ctx) {
     const { Codec, compressFile } = await import('../../codec/index.js');
     const { listImageFiles } = await import('../../data/index.js');
-    let isDir: boolean;
-    try {
-      isDir = statSync(o.input).isDirectory();
-    } catch {
-      throw new Error(`input not found: ${o.input}`);
-    }
+    const isDir = (await import('../tokenizer-common.js')).inputIsDirectory(o.input);
     const codec = Codec.load(o.model);
     try {
       const entropy = o.entropy ?? (codec.prior ? 'prior' : 'uniform');

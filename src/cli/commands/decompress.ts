@@ -1,5 +1,5 @@
 // `tessera decompress`: .tsr bitstream(s) → PNG(s), with the model that compressed them.
-import { statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { defineCommand } from '../command.js';
 
@@ -27,12 +27,7 @@ export const command = defineCommand({
     const { Codec, decompressFile } = await import('../../codec/index.js');
     const { loadPrior } = await import('../prior-common.js');
     const T = await import('../../torch/index.js');
-    let isDir: boolean;
-    try {
-      isDir = statSync(o.input).isDirectory();
-    } catch {
-      throw new Error(`input not found: ${o.input}`);
-    }
+    const isDir = (await import('../tokenizer-common.js')).inputIsDirectory(o.input);
     const codec = Codec.load(o.model);
     const recover = o.recover !== undefined ? loadPrior(o.recover) : undefined;
     try {
@@ -44,7 +39,7 @@ export const command = defineCommand({
         return 0;
       }
       const files: string[] = [];
-      const walk = (await import('node:fs')).readdirSync(o.input, { recursive: true }) as string[];
+      const walk = readdirSync(o.input, { recursive: true }) as string[];
       for (const rel of walk.sort()) if (extname(rel) === '.tsr') files.push(rel);
       if (!files.length) throw new Error(`no .tsr files found in ${o.input}`);
       const failed: string[] = [];

@@ -32,12 +32,7 @@ export const command = defineCommand({
     const { psnr } = await import('../../metrics/image.js');
     const { refuseOverwritingInputs, canonicalPath, sameFile, Staging } = await import('../outputs.js');
 
-    let inputIsDir = false;
-    try {
-      inputIsDir = statSync(o.input).isDirectory();
-    } catch {
-      throw new Error(`input not found: ${o.input}`);
-    }
+    const inputIsDir = (await import('../tokenizer-common.js')).inputIsDirectory(o.input);
     const model = c.loadModel(o.model);
     const f = model.downsample;
 
