@@ -5,7 +5,8 @@
 //        [--val-count 1000] [--only plain,kmeans-restart] [--map-lr-scale 100] [--init-from model.safetensors]
 //        [--out bench/results/codebook]
 //
-// Rows are keyed by variant name at 16,384 codes and `name@K` at other sizes. The `lc` row needs a
+// Rows are keyed by variant name at 16,384 codes and `name@K` at other sizes (each row keeps the date
+// it was measured; rows of earlier invocations stay in results.json). The `lc` row needs a
 // trained tokenizer with 32-channel latents to cluster (--init-from; default: the model of the first
 // non-lc row this invocation trained).
 //
@@ -34,7 +35,16 @@ const VARIANTS: Record<string, { note: string; quantizer: (k: number) => Quantiz
   'lowdim-l2-restart': lowdim(8),
   'lowdim16-l2-restart': lowdim(16),
   'lowdim32-l2-restart': lowdim(32),
-  simvq: { note: 'SimVQ: frozen Gaussian codes, one learned linear map (one learning rate)', quantizer: (k) => ({ type: 'simvq', codebookSize: k }) },
+  'simvq-reference': {
+    note: 'SimVQ as the reference trains it: frozen Gaussian codes, one learned linear map, one learning rate',
+    quantizer: (k) => ({ type: 'simvq', codebookSize: k }),
+  },
+  simvq: {
+    get note() {
+      return `SimVQ + data-dependent map init (codes fitted to the first batch's mean and covariance) + the map's learning rate ×${mapLrScale}`;
+    },
+    quantizer: (k) => ({ type: 'simvq', codebookSize: k, dataInit: true, mapLrScale }),
+  },
   'simvq-maplr': {
     get note() {
       return `SimVQ with the map's learning rate ×${mapLrScale}`;
@@ -43,9 +53,9 @@ const VARIANTS: Record<string, { note: string; quantizer: (k: number) => Quantiz
   },
   lc: {
     get note() {
-      return `VQGAN-LC style: frozen k-means centres of a trained tokenizer's latents + trained projector (lr ×${mapLrScale})`;
+      return `VQGAN-LC style: frozen k-means centres of a trained tokenizer's latents + trained projector (data-dependent init, lr ×${mapLrScale})`;
     },
-    quantizer: (k) => ({ type: 'lc', codebookSize: k, featureDim: 32, mapLrScale }),
+    quantizer: (k) => ({ type: 'lc', codebookSize: k, featureDim: 32, dataInit: true, mapLrScale }),
   },
 };
 
@@ -96,7 +106,7 @@ async function main(): Promise<void> {
       }
       await runTraining(trainer, { outDir: runDir, steps, logEvery: 250, imageEvery: steps, checkpointEvery: steps });
       if (name !== 'lc') initFrom ??= join(runDir, 'model.safetensors');
-      results[key] = { ...measure(trainer, val), note: v.note, codebookSize: k, steps, valImages: val.size };
+      results[key] = { ...measure(trainer, val), note: v.note, codebookSize: k, steps, valImages: val.size, date: new Date().toISOString() };
       writeFileSync(resultsPath, JSON.stringify({ ...results, _meta: { data: values.data, size, date: new Date().toISOString() } }, null, 2));
       console.log(key, JSON.stringify(results[key]));
     }

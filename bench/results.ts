@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as T from '../src/torch/index.js';
-import { evaluateTokenizer, evaluatePrior, type EvaluatePriorOptions } from '../src/metrics/index.js';
+import { evaluateTokenizer, evaluatePrior, probePrior, type EvaluatePriorOptions } from '../src/metrics/index.js';
 import { barChartSvg } from '../src/train/plot.js';
 import { renderCodecSection } from './codec.js';
 import { repoRootFromHere } from './util.js';
@@ -34,6 +34,14 @@ const onWarning = (l: string): void => void process.stderr.write(`  warning: ${l
 const onNote = (l: string): void => void process.stderr.write(`  note: ${l}\n`);
 /** The same evaluation as `tessera eval prior --model models/<model>.safetensors --json` with these settings. */
 const prior = (model: string, o: Omit<EvaluatePriorOptions, 'model'>) => () => evaluatePrior({ model: `models/${model}.safetensors`, onWarning, onNote, ...o });
+
+/** Priors the linear probe reads (AR and MaskGIT over one token level) and their labelled data. */
+const PROBES: [string, string][] = [
+  ['mnist-ar', 'mnist'],
+  ['mnist-maskgit', 'mnist'],
+  ['emoji-maskgit', 'emoji:google'],
+  ['emoji-ar', 'emoji:google'],
+];
 
 /**
  * The evaluations of the shipped models (paths relative to the repository root, the working directory
@@ -84,6 +92,19 @@ export const EVAL_STEPS: Step[] = [
     evaluate: prior('emoji-maskgit', { n: 500, sampling: { steps: 12, cfg: 3 } }),
     json: 'evals/prior-emoji-maskgit-cfg3.json',
   },
+  // The emoji autoregressive prior: plain sampling, and the file's recommended settings.
+  {
+    name: 'eval prior emoji ar',
+    group: 'evals',
+    evaluate: prior('emoji-ar', { n: 1000, batchSize: 100, sampling: { defaults: false } }),
+    json: 'evals/prior-emoji-ar.json',
+  },
+  {
+    name: 'eval prior emoji ar recommended',
+    group: 'evals',
+    evaluate: prior('emoji-ar', { n: 1000, batchSize: 100, acceptance: [1, 0.5] }),
+    json: 'evals/prior-emoji-ar-rec.json',
+  },
   // VQ-VAE-2 with its hierarchical prior: without guidance, and with the recommended settings plus rejection.
   {
     name: 'eval prior mnist vqvae2',
@@ -112,6 +133,14 @@ export const EVAL_STEPS: Step[] = [
       json: `evals/prior-mnist-diffusion-${steps}-rec.json`,
     },
   ]),
+  // Linear probes (iGPT/VIM) of the AR and MaskGIT priors against pixels and a random-init prior:
+  // `tessera eval probe --model models/<name>.safetensors --data <data> --json`.
+  ...PROBES.filter(([model]) => existsSync(join(root, `models/${model}.safetensors`))).map(([model, data]): Step => ({
+    name: `eval probe ${model.replace('-', ' ')}`,
+    group: 'evals',
+    evaluate: () => probePrior({ model: `models/${model}.safetensors`, data, onWarning }),
+    json: `evals/probe-${model}.json`,
+  })),
 ];
 
 const STEPS: Step[] = [
@@ -233,6 +262,8 @@ function render(stamp: string[]): string {
     ['mnist-vqvae2, hierarchical AR, cfg 3', readJson('evals/prior-mnist-vqvae2-rec.json')],
     ['emoji-maskgit, 12 steps', readJson('evals/prior-emoji-maskgit.json')],
     ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3.json')],
+    ['emoji-ar, KV cache', readJson('evals/prior-emoji-ar.json')],
+    ['emoji-ar, KV cache, recommended settings', readJson('evals/prior-emoji-ar-rec.json')],
   ];
   if (priors.some(([, r]) => r)) {
     L.push(
@@ -272,6 +303,26 @@ function render(stamp: string[]): string {
     ['priors/ar-cfg-3-samples.png', 'MNIST autoregressive prior, cfg 3; one column per digit 0–9'],
   ]) {
     if (existsSync(join(R, img))) L.push(`![${what}](bench/results/${img})`, `*${what}.*`, '');
+  }
+
+  const probes = PROBES.map(([m]) => [m, readJson(`evals/probe-${m}.json`)] as [string, any]).filter(([, r]) => r);
+  if (probes.length) {
+    L.push(
+      '### Linear probe: frozen prior features against pixels',
+      '',
+      '| dataset | prior | best block | accuracy | every block | pixels | random-init prior (best block) |',
+      '|---|---|---|---|---|---|---|',
+    );
+    for (const [m, r] of probes)
+      L.push(
+        `| ${r.data} ${r.size}×${r.size} | ${m} (${r.arch}) | ${r.best.layer} of ${r.blocks} | ${pct(r.best.accuracy)} | ${r.rows.map((x: any) => f(x.accuracy * 100, 1)).join(' / ')} | ${pct(r.pixels.accuracy)} | ${pct(r.randomBest.accuracy)} (${r.randomBest.layer}) |`,
+      );
+    const r0 = probes[0]![1];
+    L.push(
+      '',
+      `Top-1 on the held-out validation split (${r0.valImages} images) of a linear softmax classifier trained on ${r0.trainImages} training images. Features (iGPT): block l's output, layer-normalised, averaged over the token sequence of the unconditional (null-class) forward; AR teacher-forced, MaskGIT with nothing masked. Each feature set's weight decay is chosen on a held-out fifth of the training images. With 500 validation images one standard error is about 1.7 points. Command: \`tessera eval probe --model models/<name>.safetensors --data <data> --json\`.`,
+      '',
+    );
   }
 
   // Prior speed.
@@ -364,15 +415,17 @@ function render(stamp: string[]): string {
     L.push(
       '## Codebook use at 16,384 codes',
       '',
-      `Command: \`node dist/bench/codebook.js --steps 1000\` (long; measured ${String(cb._meta?.date ?? '').slice(0, 10)}; rerun with \`npm run results -- --long\`). VQ-VAE on ${cb._meta?.data} at ${cb._meta?.size}×${cb._meta?.size}; codes used by the tokens of 1,000 held-out images.`,
+      `Command: \`node dist/bench/codebook.js --steps 1000\` (long; each row's measurement date is shown; rerun with \`npm run results -- --long\`; one row: \`--only <name> --codebook-size <K>\`). VQ-VAE on ${cb._meta?.data} at ${cb._meta?.size}×${cb._meta?.size}; codes used by the tokens of 1,000 held-out images (256,000 tokens). Rows are at 16,384 codes unless named \`@K\`.`,
       '',
-      '| quantizer | code use (held-out) | perplexity | PSNR (dB) |',
-      '|---|---|---|---|',
+      '| quantizer | code use (held-out) | perplexity | PSNR (dB) | measured |',
+      '|---|---|---|---|---|',
     );
     for (const [k, v] of Object.entries(cb as Record<string, any>)) {
       if (k.startsWith('_') || typeof v !== 'object') continue;
       const codes = Math.round(v.utilization * v.codebookSize);
-      L.push(`| ${k}: ${v.note} | ${pct(v.utilization)}${codes < 100 ? ` (${codes} codes)` : ''} | ${f(v.perplexity, 0)} | ${f(v.psnr, 2)} |`);
+      L.push(
+        `| ${k}: ${v.note} | ${pct(v.utilization)}${codes < 100 ? ` (${codes} codes)` : ''} | ${f(v.perplexity, 0)} | ${f(v.psnr, 2)} | ${String(v.date ?? cb._meta?.date ?? '').slice(0, 10)} |`,
+      );
     }
     L.push('');
   }

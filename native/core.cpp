@@ -7,6 +7,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cstring>
+#include <dlfcn.h>
 #include <sstream>
 
 namespace tessera {
@@ -554,9 +555,23 @@ FN(SetNumThreads) {
   // threw a c10::Error outside any guard, which aborted the process.
   if (n < 1 || n > 65536) throw Napi::RangeError::New(info.Env(), "setNumThreads: need 1 to 65536 threads, got " + std::to_string(n));
   at::set_num_threads(static_cast<int>(n));
+  // at::set_num_threads sizes OpenMP (and MKL), not OpenBLAS's own pthread pool, which Debian's
+  // libtorch uses for every matmul: without this, TESSERA_THREADS=1 still ran matmuls on every
+  // core, and the summation order of a prior's probabilities depended on the machine's core count
+  // (the codec needs them bit-identical on both ends).
+  using SetBlasThreads = void (*)(int);
+  static auto setBlas = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (setBlas) setBlas(static_cast<int>(n));
   return info.Env().Undefined();
 }
 FN(GetNumThreads) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+// OpenBLAS's thread count, or null when the BLAS in use is not OpenBLAS.
+FN(GetBlasThreads) {
+  using GetThreads = int (*)();
+  static auto getBlas = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (!getBlas) return info.Env().Null();
+  return Napi::Number::New(info.Env(), getBlas());
+}
 
 FN(ManualSeed) {
   GUARD("manualSeed") {
@@ -694,7 +709,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"isLeaf", IsLeaf},           {"gradFn", GradFn},             {"isContiguous", IsContiguous},
       {"sameStorage", SameStorage}, {"grad", Grad},                 {"setGrad", SetGrad},
       {"backward", Backward},       {"autogradGrad", AutogradGrad}, {"setGradEnabled", SetGradEnabled},
-      {"isGradEnabled", IsGradEnabled}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads},
+      {"isGradEnabled", IsGradEnabled}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads}, {"getBlasThreads", GetBlasThreads},
       {"manualSeed", ManualSeed},   {"getRngState", GetRngState},   {"setRngState", SetRngState},
       {"index", Index},             {"indexPut", IndexPut},         {"to", To},
       {"item", Item},               {"stats", StatsFn},             {"buildInfo", BuildInfo},

@@ -237,7 +237,7 @@ test('--config supplies the settings; explicit flags win', () => {
   assertError(
     tessera('train', 'tokenizer', '--config', 'bad-cfg.json', '--out', 'runs/bad'),
     1,
-    /--config bad-cfg\.json: unknown key 'batchsize' \(did you mean 'batchSize'\? valid: arch, model, batchSize, .*steps, lpips\)/,
+    /--config bad-cfg\.json: unknown key 'batchsize' \(did you mean 'batchSize'\? valid: arch, model, batchSize, .*steps, lpips, codebookInitFrom\)/,
   );
   writeFileSync(p('bad-cfg2.json'), JSON.stringify({ arch: 'vqvae', data: 'mnist', size: 16, lr: -1 }));
   assertError(tessera('train', 'tokenizer', '--config', 'bad-cfg2.json', '--out', 'runs/bad'), 1, /--config bad-cfg2\.json: lr: must be ≥ 0, got -1/);

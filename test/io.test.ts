@@ -20,6 +20,8 @@ import {
   parseModelFile,
   parseSafetensors,
   saveModelFile,
+  storeModelFileAs,
+  readSafetensorsHeader,
   saveSafetensors,
   serializeModelFile,
   serializeSafetensors,
@@ -1396,5 +1398,60 @@ writeFileAtomic(${JSON.stringify(path)}, chunks());`;
     writeFileSync(stale, 'half a model');
     T.tidy(() => saveModelFile(join(dir, 'm.safetensors'), { kind: 'x', config: {}, stateDict: { w: T.zeros([1]) } }));
     assert.equal(existsSync(stale), false);
+  });
+});
+
+describe('float16 storage (storeModelFileAs, tessera convert)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-f16-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('keeps tensors float16 cannot hold as float32, leaves integer tensors alone, copies the metadata', () => {
+    const src = join(dir, 'm.safetensors');
+    T.tidy(() =>
+      saveModelFile(src, {
+        kind: 'x',
+        config: { a: 1 },
+        stateDict: {
+          w: T.tensor([0.5, -0.25, 0.125]),
+          counts: T.tensor([1e6, 2.0, 3.0]),
+          tiny: T.tensor([1, 1e-5]),
+          ids: T.tensor([1, 2], { dtype: 'int64' }),
+        },
+        extra: { note: 'kept' },
+      }),
+    );
+    const dst = join(dir, 'h.safetensors');
+    const r = storeModelFileAs(src, dst, 'float16');
+    // 1e6 overflows float16; 1e-5 next to 1 is an error far below 1e-3 of the largest value.
+    assert.deepEqual(r.kept, ['counts']);
+    assert.equal(r.converted, 2);
+    const h = readSafetensorsHeader(dst);
+    assert.deepEqual(Object.fromEntries(Object.entries(h.tensors).map(([k, v]) => [k, v.dtype])), {
+      w: 'float16',
+      counts: 'float32',
+      tiny: 'float16',
+      ids: 'int64',
+    });
+    assert.equal(h.metadata.note, 'kept');
+    const f = loadModelFile(dst);
+    assert.deepEqual(f.config, { a: 1 });
+    assert.deepEqual(Array.from(f.stateDict.w!.to('float32').toArray() as number[]), [0.5, -0.25, 0.125]);
+    for (const t of Object.values(f.stateDict)) t.dispose();
+  });
+
+  test('tessera convert writes the file and reports the sizes; a missing file is one line', () => {
+    const src = join(dir, 'c.safetensors');
+    T.tidy(() => saveModelFile(src, { kind: 'x', config: {}, stateDict: { w: T.randn([64, 64]) } }));
+    const cli = join(repoRoot, 'dist/src/cli/main.js');
+    const ok = spawnSync(process.execPath, [cli, 'convert', '--model', src, '--out', join(dir, 'c16.safetensors')], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /1 tensors stored as float16; [\d.]+ MB → [\d.]+ MB/);
+    assert.equal(readSafetensorsHeader(join(dir, 'c16.safetensors')).tensors.w!.dtype, 'float16');
+    const bad = spawnSync(process.execPath, [cli, 'convert', '--model', join(dir, 'nope.safetensors'), '--out', join(dir, 'x.safetensors')], {
+      encoding: 'utf8',
+    });
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
+    assert.match(bad.stderr, /model file not found/);
   });
 });

@@ -227,8 +227,12 @@ test('setNumThreads / getNumThreads', () => {
   try {
     T.setNumThreads(1);
     assert.equal(T.getNumThreads(), 1);
+    // OpenBLAS (Debian's libtorch calls it for matmul) follows: its own pool is not OpenMP's.
+    const blas = T.getBlasThreads();
+    if (blas !== null) assert.equal(blas, 1);
     T.setNumThreads(2);
     assert.equal(T.getNumThreads(), 2);
+    if (blas !== null) assert.equal(T.getBlasThreads(), 2);
     // Results do not depend on the thread count beyond rounding.
     const x = T.randn([64, 64], new T.Generator(1));
     T.setNumThreads(1);

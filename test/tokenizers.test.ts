@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as T from '../src/torch/index.js';
 import type { Tensor } from '../src/torch/index.js';
 import { StateDictError } from '../src/nn/index.js';
-import { loadSafetensors, loadTorchCheckpoint, stateDictFrom } from '../src/io/index.js';
+import { loadSafetensors, loadTorchCheckpoint, readSafetensorsHeader, stateDictFrom, storeModelFileAs } from '../src/io/index.js';
 import {
   MoVQ,
   VQGAN,
@@ -448,6 +448,38 @@ describe('Tessera model files', () => {
     }
     assert.throws(() => loadTokenizer(join(tmp, 'vqvae-fresh.safetensors'), { kind: 'movq' }), /holds a "vqvae" model, expected "movq"|holds a 'vqvae' model/);
     for (const m of models) m.dispose();
+  });
+
+  test('a model file stored as float16 (tessera convert) is about half the size and loads to nearly the same model', () => {
+    T.manualSeed(2);
+    const m = new MoVQ({ ...small({ type: 'multichannel', groups: 2, codebookSize: 16 }) });
+    const p32 = join(tmp, 'movq-32.safetensors');
+    const p16 = join(tmp, 'movq-16.safetensors');
+    saveTokenizer(p32, m);
+    const r = storeModelFileAs(p32, p16, 'float16');
+    assert.deepEqual(r.kept, []);
+    assert.ok(r.converted > 10 && r.bytesAfter < 0.6 * r.bytesBefore, `${r.bytesBefore} → ${r.bytesAfter} bytes`);
+    const stored = readSafetensorsHeader(p16).tensors;
+    assert.ok(Object.values(stored).every((t) => t.dtype !== 'float32'));
+    const half = loadTokenizer(p16);
+    m.eval();
+    half.eval();
+    T.tidy(() => {
+      const x = T.rand([2, 3, 16, 16]).mul(2).sub(1);
+      const a = T.noGrad(() => m.decode(m.encode(x)));
+      const b = T.noGrad(() => half.decode(m.encode(x)));
+      assert.equal(b.dtype, 'float32');
+      const err = b.sub(a).abs().max().item();
+      assert.ok(err > 0 && err < 1e-2, `float16 weights changed the decoded pixels by ${err}`);
+    });
+    // Back to float32: the values are the float16 ones, exactly.
+    const back = join(tmp, 'movq-back.safetensors');
+    storeModelFileAs(p16, back, 'float32');
+    const b32 = loadTokenizer(back);
+    T.tidy(() => {
+      for (const [k, v] of Object.entries(half.stateDict())) assert.ok(T.equal(v, b32.stateDict()[k]!), k);
+    });
+    for (const x of [m, half, b32]) x.dispose();
   });
 });
 

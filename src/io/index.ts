@@ -43,6 +43,9 @@ export {
 } from './weights.js';
 export {
   saveModelFile,
+  storeModelFileAs,
+  type FloatStorage,
+  type StorageResult,
   loadModelFile,
   buildFromModelFile,
   loadParts,

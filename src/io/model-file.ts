@@ -4,6 +4,7 @@
 //   tessera.config   JSON of the model's typed config
 //   tessera.version  model-file format version (MODEL_FILE_VERSION)
 // Other metadata entries (`extra`) are stored alongside and returned as they are.
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tidy, type Tensor } from '../torch/index.js';
 import { Module, StateDictError, hasStateDictProblems, type LoadStateDictResult } from '../nn/index.js';
@@ -112,6 +113,67 @@ function checkpointMessage(path: string | undefined): string {
     `this is a training checkpoint, not a Tessera model file: continue the run with --out ${run} --resume, ` +
     `or use the model file the run wrote (${path === undefined ? 'model.safetensors' : join(run, 'model.safetensors')})`
   );
+}
+
+/** How a model file stores its floating-point tensors. */
+export type FloatStorage = 'float32' | 'float16';
+
+export interface StorageResult {
+  /** Tensors now stored in the requested dtype. */
+  converted: number;
+  /** Tensors kept as float32 because float16 would change them (overflow past ±65504, or error above 1e-3 of their largest value). */
+  kept: string[];
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+const FLOAT_DTYPES = new Set<string>(['float32', 'float64', 'float16', 'bfloat16']);
+
+/**
+ * Rewrites the model file `src` to `dst` (atomically; may be the same path) with its floating-point
+ * tensors stored as `dtype`. Loading is unchanged: every model converts stored weights to its own
+ * float32 parameters, so float16 halves the file at the cost of rounding each weight to 11
+ * significant bits. Any tensor float16 cannot hold — overflow, or an error above 1e-3 of its largest
+ * value (e.g. large EMA counts) — stays float32, and is listed. Metadata is copied unchanged.
+ */
+export function storeModelFileAs(src: string, dst: string, dtype: FloatStorage): StorageResult {
+  const bytes = readWholeFile(src, 'model file');
+  const file = parseModelFile(bytes, { name: src });
+  const out: Record<string, Tensor> = {};
+  const kept: string[] = [];
+  let converted = 0;
+  try {
+    for (const [name, t] of Object.entries(file.stateDict)) {
+      if (!FLOAT_DTYPES.has(t.dtype) || t.dtype === dtype) {
+        out[name] = t;
+        continue;
+      }
+      const c = tidy(() => t.to(dtype).keep());
+      const faithful =
+        dtype === 'float32' ||
+        tidy(() => {
+          const back = c.to('float32');
+          const x = t.to('float32');
+          if (!back.isfinite().all().item()) return false;
+          const scale = Math.max(x.abs().max().item(), 1e-30);
+          return back.sub(x).abs().max().item() <= 1e-3 * scale;
+        });
+      if (faithful) {
+        out[name] = c;
+        converted += 1;
+      } else {
+        c.dispose();
+        out[name] = t;
+        kept.push(name);
+      }
+    }
+    const metadata = Object.fromEntries(Object.entries(file.metadata));
+    removeStaleTempFiles(dirname(dst));
+    saveSafetensors(dst, out, metadata);
+    return { converted, kept, bytesBefore: bytes.length, bytesAfter: statSync(dst).size };
+  } finally {
+    for (const t of new Set([...Object.values(file.stateDict), ...Object.values(out)])) t.dispose();
+  }
 }
 
 /** Writes a model file atomically (temp file, fsync, rename), first clearing temp files left by killed writers. */

@@ -23,8 +23,8 @@ const KEYS: Record<QuantizerConfig['type'], string[]> = {
   vq: [...COMMON, ...LOOKUP, ...TECHNIQUES, 'layout'],
   multichannel: [...COMMON, ...LOOKUP, ...TECHNIQUES, 'groups'],
   residual: [...COMMON, ...TECHNIQUES, 'depth', 'sharedCodebook'],
-  simvq: [...COMMON, ...LOOKUP, 'mapLrScale'],
-  lc: [...COMMON, ...LOOKUP, 'mapLrScale', 'featureDim'],
+  simvq: [...COMMON, ...LOOKUP, 'mapLrScale', 'dataInit'],
+  lc: [...COMMON, ...LOOKUP, 'mapLrScale', 'dataInit', 'featureDim'],
 };
 const NESTED: Record<string, string[]> = {
   ema: ['decay', 'eps'],

@@ -60,10 +60,11 @@ export class LCQuantizer extends SimVQ {
   }
 
   /** @internal Refuses to train on a codebook that was never set from features. */
-  override trainBeforeAssign(_x: Tensor): void {
+  override trainBeforeAssign(x: Tensor): void {
     if (this.initted.item() === 0) {
       throw new Error('LCQuantizer: the codebook has not been initialised from features (initFromFeatures / --codebook-init-from) before training');
     }
+    super.trainBeforeAssign(x);
   }
 
   override extraRepr(): string {

@@ -418,6 +418,10 @@ export function setNumThreads(n: number): void {
 export function getNumThreads(): number {
   return native.getNumThreads();
 }
+/** OpenBLAS's own thread count (setNumThreads sets it too), or null when the BLAS is not OpenBLAS. */
+export function getBlasThreads(): number | null {
+  return native.getBlasThreads();
+}
 export function buildInfo(): { torchVersion: string; cudaAvailable: boolean; cudaDeviceCount: number; mkldnn: boolean; parallelInfo: string } {
   return native.buildInfo();
 }

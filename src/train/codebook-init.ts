@@ -2,6 +2,7 @@
 // frozen codebook becomes the k-means centres of an already-trained tokenizer's pre-quantization
 // latents (its encoder + quant_conv features) over training images — Tessera's stand-in for the
 // CLIP features VQGAN-LC clusters (Zhu et al., NeurIPS 2024).
+import { existsSync } from 'node:fs';
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Dataset } from '../data/index.js';
@@ -63,4 +64,22 @@ export function initCodebookFrom(target: Tokenizer, modelFile: string, data: Dat
   } finally {
     (src as unknown as { dispose(): void }).dispose();
   }
+}
+
+/**
+ * The codebook step of a new tokenizer run (`tessera train tokenizer --codebook-init-from`): with a
+ * model file, sets the LC codebook from its features (seeded, so the run is reproducible); without
+ * one, refuses an `lc` quantizer, which has no codebook until it is given features. A resumed run
+ * skips this: its checkpoint holds the codebook.
+ */
+export function initRunCodebook(target: Tokenizer, modelFile: string | null, data: Dataset, o: { seed: number }): { rows: number } | null {
+  const q = (target as unknown as { quantize?: unknown }).quantize;
+  if (modelFile === null) {
+    if (q instanceof LCQuantizer)
+      throw new Error("an 'lc' quantizer's codebook is the k-means centres of a trained tokenizer's latents: give --codebook-init-from <model file>");
+    return null;
+  }
+  if (!(q instanceof LCQuantizer)) throw new Error("--codebook-init-from: the tokenizer's quantizer must be of type 'lc' (set model.quantizer in --config)");
+  if (!existsSync(modelFile)) throw new Error(`--codebook-init-from: ${modelFile} not found`);
+  return initCodebookFrom(target, modelFile, data, { seed: o.seed });
 }

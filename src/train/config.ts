@@ -158,6 +158,8 @@ export const check = {
     <T>(c: Check<T>): Check<T | null> =>
     (v, w) =>
       v === null ? null : c(v, w),
+  /** A key added after runs were saved without it: absent from a saved config.json reads as null. */
+  optional: <T>(c: Check<T>): Check<T | null> => Object.assign((v: unknown, w: string) => (v === null || v === undefined ? null : c(v, w)), { optional: true }),
   /** A dataset spec, in canonical form ('emoji:twitter,google' → 'emoji:google,twitter'). */
   dataSpec: (): Check<string> => (v, w) => {
     try {
@@ -190,7 +192,9 @@ export function checkKeys<R extends object>(keys: ConfigKeys<R>, doc: unknown, w
   const out: Record<string, unknown> = {};
   for (const k of known) {
     if (doc[k] === undefined) {
-      if (complete) throw new ConfigError(`${where}: missing key '${k}'`);
+      const optional = (keys as Record<string, { optional?: boolean }>)[k]!.optional === true;
+      if (complete && !optional) throw new ConfigError(`${where}: missing key '${k}'`);
+      if (complete) out[k] = null;
       continue;
     }
     out[k] = (keys as Record<string, Check<unknown>>)[k]!(doc[k], `${where}: ${k}`);

@@ -41,13 +41,15 @@ export type TokenizerRunConfig = TokenizerTrainConfig & {
   valCount: number;
   steps: number;
   lpips: LpipsPaths | null;
+  /** A trained tokenizer whose latents' k-means centres became the `lc` codebook before step 0, or null. */
+  codebookInitFrom: string | null;
 };
 
 /** The keys of TokenizerTrainConfig, i.e. what the trainer (and its checkpoint) holds of a run config. */
 export const TOKENIZER_TRAIN_KEYS = ['arch', 'model', 'batchSize', 'lr', 'warmup', 'emaDecay', 'recLoss', 'gan', 'seed'] as const;
 
 export function tokenizerTrainConfig(r: TokenizerRunConfig): TokenizerTrainConfig {
-  const { data: _d, size: _s, valCount: _v, steps: _t, lpips: _l, ...train } = r;
+  const { data: _d, size: _s, valCount: _v, steps: _t, lpips: _l, codebookInitFrom: _c, ...train } = r;
   return train;
 }
 
@@ -238,6 +240,13 @@ export const TOKENIZER_SCHEMA = trainSchema<TokenizerRunConfig>()({
       saved: (r) => r.lpips?.combined ?? null,
       help: 'one file with the whole LPIPS network (instead of --lpips-vgg and --lpips-lin)',
     },
+    codebookInitFrom: {
+      type: 'string',
+      normalize: absolutePath,
+      resume: 'fixed',
+      metavar: 'file',
+      help: "a trained tokenizer model file: an 'lc' quantizer's frozen codebook starts as the k-means centres of its latents on the training images (VQGAN-LC)",
+    },
     seed: { type: 'int', min: 0, default: 0, resume: 'fixed', help: 'random seed: weights, data order' },
     valCount: { type: 'int', min: 1, default: 500, resume: 'fixed', help: 'validation images held out (deterministic split, as in eval tokenizer)' },
     logEvery: { type: 'int', min: 1, default: 50, resume: 'free', help: 'progress line every N steps when stderr is not a terminal' },
@@ -260,6 +269,7 @@ export const TOKENIZER_SCHEMA = trainSchema<TokenizerRunConfig>()({
     valCount: check.int(1),
     steps: check.int(1),
     lpips: check.nullable(checkLpips),
+    codebookInitFrom: check.optional((v, w) => absolutePath(check.string()(v, w))),
   },
   build(s) {
     const { flags: o, file } = s;
@@ -325,6 +335,7 @@ export const TOKENIZER_SCHEMA = trainSchema<TokenizerRunConfig>()({
       valCount: s.get('valCount'),
       steps: s.get('steps'),
       lpips,
+      codebookInitFrom: s.maybe('codebookInitFrom') ?? null,
     };
   },
 });

@@ -61,7 +61,7 @@ export interface DoctorReport {
   platform: string;
   addon: string | null;
   libtorch: { version: string; library: string | null };
-  threads: { intraOp: number; interOp: number | null; cpus: number; backend: string | null; env: string | null };
+  threads: { intraOp: number; blas: number | null; interOp: number | null; cpus: number; backend: string | null; env: string | null };
   blas: BlasInfo;
   matmul: { size: number; gflops: number };
   cuda: { available: boolean; devices: number };
@@ -122,6 +122,7 @@ export const command = defineCommand({
       libtorch: { version: info.torchVersion, library: libs.find((p) => /\/libtorch_cpu\.(so|dylib)/.test(p)) ?? null },
       threads: {
         intraOp: T.getNumThreads(),
+        blas: T.getBlasThreads(),
         interOp: interOp === null ? null : Number(interOp),
         cpus: availableParallelism(),
         backend: field(/ATen parallel backend:\s*(.+)/),
@@ -149,7 +150,7 @@ export const command = defineCommand({
       ['libtorch', `${report.libtorch.version}${report.libtorch.library ? ` (${report.libtorch.library})` : ''}`],
       [
         'threads',
-        `${t.intraOp} intra-op${t.interOp === null ? '' : `, ${t.interOp} inter-op`} on ${t.cpus} CPUs` +
+        `${t.intraOp} intra-op${t.blas === null ? '' : ` (OpenBLAS ${t.blas})`}${t.interOp === null ? '' : `, ${t.interOp} inter-op`} on ${t.cpus} CPUs` +
           `${t.backend ? `, ${t.backend} backend` : ''} (TESSERA_THREADS=${t.env ?? 'unset'})`,
       ],
       ['BLAS', `${blas.label}${blas.paths.length ? ': ' + blas.paths.join(', ') : ''}`],

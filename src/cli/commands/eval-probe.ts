@@ -7,8 +7,9 @@ export const command = defineCommand({
   summary: "linear probe of a prior's block features (vs raw pixels and a random-init prior)",
   description:
     "Runs the dataset's images through the frozen prior (unconditionally: null class; an autoregressive prior on its " +
-    "teacher-forced sequence, MaskGIT with nothing masked), averages block k's outputs over the sequence, trains a " +
-    'linear softmax classifier on the training split (at most --train-count images) and reports top-1 accuracy on ' +
+    "teacher-forced sequence, MaskGIT with nothing masked), averages block k's layer-normalised outputs over the " +
+    'sequence (iGPT), trains a linear softmax classifier on the training split (at most --train-count images; its ' +
+    'weight decay chosen on a held-out fifth of them) and reports top-1 accuracy on ' +
     "the validation split (--val-count, default the run's, else 500). Without --layer every block is probed and the " +
     'best reported. Baselines: the same probe on raw pixels and on a randomly initialised prior of the same size.',
   options: {
@@ -16,7 +17,13 @@ export const command = defineCommand({
     data: { type: 'string', metavar: 'spec', help: "labelled dataset: 'mnist', 'emoji:<vendor>[,…]' or 'folder:<path>' (default: the model's)" },
     layer: { type: 'number', integer: true, metavar: 'k', help: 'probe only block k (1 = first); default: all blocks, best reported' },
     valCount: { type: 'number', integer: true, min: 1, help: "size of the validation split (default: the run's, else 500)" },
-    trainCount: { type: 'number', integer: true, min: 2, default: 2000, help: 'training images for the classifier (spread over the split)' },
+    trainCount: {
+      type: 'number',
+      integer: true,
+      min: 5,
+      default: 2000,
+      help: 'training images for the classifier (spread over the split; a fifth of them choose its weight decay)',
+    },
     batchSize: { type: 'number', integer: true, min: 1, default: 64, help: 'images per forward' },
     seed: { type: 'number', integer: true, default: 0, help: 'seed of the random-init prior' },
     json: { type: 'boolean', help: 'print the results as JSON' },
@@ -41,10 +48,10 @@ export const command = defineCommand({
     ctx.out(
       `${o.model} (${r.arch}, ${r.blocks} blocks) on ${r.data} at ${r.size}×${r.size}: ${r.classes} classes, ${c.formatCount(r.trainImages)} train / ${c.formatCount(r.valImages)} validation images`,
     );
-    ctx.out('  features              block  dim    train acc  val acc (top-1)');
-    const line = (name: string, row: { layer: number | null; dim: number; trainAccuracy: number; accuracy: number }) =>
+    ctx.out('  features              block  dim    weight decay  train acc  val acc (top-1)');
+    const line = (name: string, row: { layer: number | null; dim: number; weightDecay: number; trainAccuracy: number; accuracy: number }) =>
       ctx.out(
-        `  ${name.padEnd(20)}  ${String(row.layer ?? '-').padStart(5)}  ${String(row.dim).padStart(5)}  ${pct(row.trainAccuracy).padStart(9)}  ${pct(row.accuracy).padStart(9)}`,
+        `  ${name.padEnd(20)}  ${String(row.layer ?? '-').padStart(5)}  ${String(row.dim).padStart(5)}  ${String(row.weightDecay).padStart(12)}  ${pct(row.trainAccuracy).padStart(9)}  ${pct(row.accuracy).padStart(9)}`,
       );
     for (const row of r.rows) line('prior', row);
     for (const row of r.randomRows) line('random-init prior', row);

@@ -16,6 +16,7 @@ import { command as encode } from './encode.js';
 import { command as decode } from './decode.js';
 import { command as reconstruct } from './reconstruct.js';
 import { command as info } from './info.js';
+import { command as convert } from './convert.js';
 import { command as importTaming } from './import-taming.js';
 import { command as importMovq } from './import-movq.js';
 import { command as importVqvae2 } from './import-vqvae2.js';
@@ -45,6 +46,7 @@ export const commands: readonly Command<any>[] = [
   decompress,
   trainCodec,
   info,
+  convert,
   importTaming,
   importMovq,
   importVqvae2,
