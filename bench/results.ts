@@ -40,7 +40,6 @@ const PROBES: [string, string][] = [
   ['mnist-ar', 'mnist'],
   ['mnist-maskgit', 'mnist'],
   ['emoji-maskgit', 'emoji:google'],
-  ['emoji-ar', 'emoji:google'],
 ];
 
 /**
@@ -91,19 +90,6 @@ export const EVAL_STEPS: Step[] = [
     group: 'evals',
     evaluate: prior('emoji-maskgit', { n: 500, sampling: { steps: 12, cfg: 3 } }),
     json: 'evals/prior-emoji-maskgit-cfg3.json',
-  },
-  // The emoji autoregressive prior: plain sampling, and the file's recommended settings.
-  {
-    name: 'eval prior emoji ar',
-    group: 'evals',
-    evaluate: prior('emoji-ar', { n: 1000, batchSize: 100, sampling: { defaults: false } }),
-    json: 'evals/prior-emoji-ar.json',
-  },
-  {
-    name: 'eval prior emoji ar recommended',
-    group: 'evals',
-    evaluate: prior('emoji-ar', { n: 1000, batchSize: 100, acceptance: [1, 0.5] }),
-    json: 'evals/prior-emoji-ar-rec.json',
   },
   // VQ-VAE-2 with its hierarchical prior: without guidance, and with the recommended settings plus rejection.
   {
@@ -262,8 +248,6 @@ function render(stamp: string[]): string {
     ['mnist-vqvae2, hierarchical AR, cfg 3', readJson('evals/prior-mnist-vqvae2-rec.json')],
     ['emoji-maskgit, 12 steps', readJson('evals/prior-emoji-maskgit.json')],
     ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3.json')],
-    ['emoji-ar, KV cache', readJson('evals/prior-emoji-ar.json')],
-    ['emoji-ar, KV cache, recommended settings', readJson('evals/prior-emoji-ar-rec.json')],
   ];
   if (priors.some(([, r]) => r)) {
     L.push(
