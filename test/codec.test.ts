@@ -3,7 +3,7 @@
 // lost-token recovery, and a fuzz of 10,000 damaged streams.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as T from '../src/torch/index.js';
 import { loadDataset, tensorToImage, readImage, type RawImage } from '../src/data/index.js';
@@ -407,5 +407,23 @@ describe('codec round trips', () => {
     assert.ok(existsSync(tmp.p('y.png')));
     assertCliError(t('decompress', '--model', model('mnist-maskgit'), '--input', 'x.tsr', '--out', 'z.png'), 1, /compressed with another model/);
     assert.ok(!existsSync(tmp.p('z.png')));
+  });
+
+  test('CLI: a directory round trips into mirror trees; a bad file is reported and the others go on', () => {
+    const t = tmp.tessera;
+    mkdirSync(tmp.p('in', 'sub'), { recursive: true });
+    const src = join(repoRoot, 'node_modules/emoji-datasource-google/img/google/64');
+    writeFileSync(tmp.p('in', 'a.png'), readFileSync(join(src, '1f600.png')));
+    writeFileSync(tmp.p('in', 'sub', 'b.png'), readFileSync(join(src, '1f601.png')));
+    let r = t('compress', '--model', model('mnist-vqvae'), '--input', 'in', '--out', 'streams');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^streams: 2 images, \d+ bytes, [\d.]+ bpp \(uniform coding\)$/m);
+    assert.ok(existsSync(tmp.p('streams', 'a.tsr')) && existsSync(tmp.p('streams', 'sub', 'b.tsr')));
+    writeFileSync(tmp.p('streams', 'sub', 'c.tsr'), 'not a stream');
+    r = t('decompress', '--model', model('mnist-vqvae'), '--input', 'streams', '--out', 'out');
+    assert.equal(r.code, 1);
+    assert.match(r.out, /^out: 2 of 3 images decoded$/m);
+    assert.match(r.err, /^failed sub\/c\.tsr: /m);
+    assert.ok(existsSync(tmp.p('out', 'a.png')) && existsSync(tmp.p('out', 'sub', 'b.png')) && !existsSync(tmp.p('out', 'sub', 'c.png')));
   });
 });

@@ -195,15 +195,26 @@ test('scopes closed out of order are an error', () => {
   assert.equal(T.memoryStats().scopeDepth, 0);
 });
 
+/**
+ * Runs an ES-module script in a fresh Node process (its own allocator and resident set), with
+ * `dist` naming the compiled tree's directory, and parses the JSON it prints.
+ */
+async function inChild<R>(script: (dist: string) => string, env: Record<string, string>): Promise<R> {
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('./helpers.js');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(join(repoRoot, 'dist'))], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as R;
+}
+
 test('the CPU block cache stays within its limit and evicts sizes that stop recurring', async () => {
   // In a child process with a 16 MB cache: 300 distinct block sizes of 1–4 MB (like sampling a
   // growing sequence) must neither grow the cache past its limit nor the resident set by more
   // than a small margin — freed blocks beyond the cache go back to the kernel.
-  const { spawnSync } = await import('node:child_process');
-  const { join } = await import('node:path');
-  const { repoRoot } = await import('./helpers.js');
-  const script = `
-    const T = await import(${JSON.stringify(join(repoRoot, 'dist/src/torch/index.js'))});
+  const { maxCached, growth } = await inChild<{ maxCached: number; growth: number }>(
+    (dist) => `
+    const T = await import(${JSON.stringify(`${dist}/src/torch/index.js`)});
     const base = process.memoryUsage().rss;
     let maxCached = 0;
     for (let i = 0; i < 300; i++) {
@@ -211,25 +222,22 @@ test('the CPU block cache stays within its limit and evicts sizes that stop recu
       T.tidy(() => T.ones([n]).mul(2).sum().item());
       maxCached = Math.max(maxCached, T.memoryStats().cachedBytes);
     }
-    console.log(JSON.stringify({ maxCached, growth: process.memoryUsage().rss - base }));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, TESSERA_CPU_CACHE_MB: '16' } });
-  assert.equal(r.status, 0, r.stderr);
-  const { maxCached, growth } = JSON.parse(r.stdout) as { maxCached: number; growth: number };
+    console.log(JSON.stringify({ maxCached, growth: process.memoryUsage().rss - base }));`,
+    { TESSERA_CPU_CACHE_MB: '16' },
+  );
   assert.ok(maxCached <= 16 * 2 ** 20, `cache held ${maxCached} bytes`);
   assert.ok(maxCached > 8 * 2 ** 20, 'the cache was used');
   assert.ok(growth < 150 * 2 ** 20, `resident set grew by ${(growth / 2 ** 20).toFixed(0)} MB`);
 });
 
-test('a long synchronous loop of transformer forwards keeps the resident set flat', async () => {
+test('a long synchronous loop of transformer forwards keeps the resident set flat', async (t) => {
   // Node-API runs tensor-handle finalizers on the event loop, so a synchronous sampling loop keeps
   // thousands of small handle objects alive; with mid-size tensor buffers freed to malloc, glibc
   // carved those objects out of them and the heap grew by ~0.9 MB per 4-block forward (measured).
-  const { spawnSync } = await import('node:child_process');
-  const { join } = await import('node:path');
-  const { repoRoot } = await import('./helpers.js');
-  const script = `
-    const T = await import(${JSON.stringify(join(repoRoot, 'dist/src/torch/index.js'))});
-    const { Transformer } = await import(${JSON.stringify(join(repoRoot, 'dist/src/priors/transformer.js'))});
+  const { growth } = await inChild<{ growth: number }>(
+    (dist) => `
+    const T = await import(${JSON.stringify(`${dist}/src/torch/index.js`)});
+    const { Transformer } = await import(${JSON.stringify(`${dist}/src/priors/transformer.js`)});
     const tr = new Transformer({ dim: 128, depth: 4, heads: 4 });
     tr.eval();
     const x = T.randn([1, 65, 128]);
@@ -237,9 +245,9 @@ test('a long synchronous loop of transformer forwards keeps the resident set fla
     run(50);
     const base = process.memoryUsage().rss;
     run(600);
-    console.log(JSON.stringify({ growth: process.memoryUsage().rss - base, live: T.memoryStats().liveTensors }));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, TESSERA_THREADS: '1' } });
-  assert.equal(r.status, 0, r.stderr);
-  const { growth } = JSON.parse(r.stdout) as { growth: number };
+    console.log(JSON.stringify({ growth: process.memoryUsage().rss - base }));`,
+    { TESSERA_THREADS: '1' },
+  );
+  t.diagnostic(`600 forwards: resident set +${(growth / 2 ** 20).toFixed(1)} MB`);
   assert.ok(growth < 64 * 2 ** 20, `600 forwards grew the resident set by ${(growth / 2 ** 20).toFixed(0)} MB`);
 });

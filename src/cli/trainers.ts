@@ -72,13 +72,14 @@ const tokenizer: TrainerDef<TokenizerRunConfig, void> = {
       () => new TokenizerTrainer({ config: tokenizerTrainConfig(cfg), train, val, lpips: cfg.lpips ?? undefined }),
     );
     const m = trainer.model;
+    if (cfg.size % m.downsample !== 0) throw new Error(`--size ${cfg.size} is not a multiple of the model's downsampling factor ${m.downsample}`);
+    if (train.size < cfg.batchSize) throw new Error(`${cfg.data}: ${train.size} training images are fewer than one batch (--batch-size ${cfg.batchSize})`);
+    // After the cheap checks: clustering the source model's latents is the slow part of start-up.
     if (opts.resume !== true) {
       const { initRunCodebook } = await import('../train/codebook-init.js');
       const init = initRunCodebook(m, cfg.codebookInitFrom, train, { seed: cfg.seed });
       if (init) ctx.err(`codebook: k-means centres of ${init.rows} latent rows of ${cfg.codebookInitFrom}`);
     }
-    if (cfg.size % m.downsample !== 0) throw new Error(`--size ${cfg.size} is not a multiple of the model's downsampling factor ${m.downsample}`);
-    if (train.size < cfg.batchSize) throw new Error(`${cfg.data}: ${train.size} training images are fewer than one batch (--batch-size ${cfg.batchSize})`);
     const grid = cfg.size / m.downsample;
     const gan = cfg.gan ? `GAN from step ${cfg.gan.discStart ?? 0}` : 'no GAN';
     return {

@@ -15,4 +15,4 @@ export { CodecError, RansEncoder, RansDecoder, quantizeFrequencies, uniformFrequ
 export { crc32, crc32Indices } from './crc32.js';
 export { readStream, writeStream, MAGIC, FORMAT_VERSION, ENTROPY_MODES, type EntropyMode, type StreamHeader, type Segment } from './format.js';
 export { fitTiers, tierTokenizer, checkTierable, type Tier } from './tiers.js';
-export { compressFile, decompressFile } from './files.js';
+export { compressFile, decompressFile, compressDirectory, decompressDirectory, type DirectoryResult } from './files.js';

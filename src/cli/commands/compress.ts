@@ -1,6 +1,5 @@
 // `tessera compress`: image(s) → .tsr bitstream(s) through a tokenizer and an entropy coder
 // (src/codec). A directory is compressed recursively into a mirror tree of .tsr files.
-import { extname, join, resolve } from 'node:path';
 import { defineCommand } from '../command.js';
 
 export const command = defineCommand({
@@ -25,8 +24,7 @@ export const command = defineCommand({
     'tessera compress --model models/emoji-movq.safetensors --input photos/ --out streams/ --entropy uniform',
   ],
   async run(o, _pos, ctx) {
-    const { Codec, compressFile } = await import('../../codec/index.js');
-    const { listImageFiles } = await import('../../data/index.js');
+    const { Codec, compressFile, compressDirectory } = await import('../../codec/index.js');
     const isDir = (await import('../tokenizer-common.js')).inputIsDirectory(o.input);
     const codec = Codec.load(o.model);
     try {
@@ -39,22 +37,11 @@ export const command = defineCommand({
         );
         return 0;
       }
-      const files = listImageFiles(o.input, resolve(o.out));
-      if (!files.length) throw new Error(`no images found in ${o.input}`);
-      let bytes = 0;
-      let pixels = 0;
-      const failed: string[] = [];
-      for (const rel of files) {
-        try {
-          const r = await compressFile(codec, join(o.input, rel), join(o.out, rel.slice(0, rel.length - extname(rel).length) + '.tsr'), opts);
-          bytes += r.bytes.length;
-          pixels += r.width * r.height;
-        } catch (e) {
-          failed.push(`${rel}: ${(e as Error).message.split('\n')[0]}`);
-        }
-      }
-      ctx.out(`${o.out}: ${files.length - failed.length} images, ${bytes} bytes, ${((bytes * 8) / Math.max(1, pixels)).toFixed(4)} bpp (${entropy} coding)`);
-      for (const f of failed) ctx.err(`skipped ${f}`);
+      const { done, failed } = await compressDirectory(codec, o.input, o.out, opts);
+      const bytes = done.reduce((a, d) => a + d.result.bytes.length, 0);
+      const pixels = done.reduce((a, d) => a + d.result.width * d.result.height, 0);
+      ctx.out(`${o.out}: ${done.length} images, ${bytes} bytes, ${((bytes * 8) / Math.max(1, pixels)).toFixed(4)} bpp (${entropy} coding)`);
+      for (const f of failed) ctx.err(`skipped ${f.file}: ${f.error}`);
       return failed.length ? 1 : 0;
     } finally {
       codec.dispose();

@@ -1,6 +1,4 @@
 // `tessera decompress`: .tsr bitstream(s) → PNG(s), with the model that compressed them.
-import { readdirSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
 import { defineCommand } from '../command.js';
 
 export const command = defineCommand({
@@ -24,7 +22,7 @@ export const command = defineCommand({
     'tessera decompress --model models/mnist-ar.safetensors --input digit.tsr --out digit.png --recover models/mnist-maskgit.safetensors --drop 0.2',
   ],
   async run(o, _pos, ctx) {
-    const { Codec, decompressFile } = await import('../../codec/index.js');
+    const { Codec, decompressFile, decompressDirectory } = await import('../../codec/index.js');
     const { loadPrior } = await import('../prior-common.js');
     const T = await import('../../torch/index.js');
     const isDir = (await import('../tokenizer-common.js')).inputIsDirectory(o.input);
@@ -32,28 +30,16 @@ export const command = defineCommand({
     const recover = o.recover !== undefined ? loadPrior(o.recover) : undefined;
     try {
       const opts = { recover, drop: o.drop, generator: new T.Generator(o.seed) };
-      const note = (lost: number, tokens: number): string => (lost > 0 ? `; ${lost} of ${tokens} tokens lost and filled by the prior` : '');
       if (!isDir) {
         const r = await decompressFile(codec, o.input, o.out, opts);
-        ctx.out(`${o.out}: ${r.header.width}×${r.header.height} image (${r.header.entropy} coding, ${r.header.codebookSize} codes${note(r.lost, r.tokens)})`);
+        const note = r.lost > 0 ? `; ${r.lost} of ${r.tokens} tokens lost and filled by the prior` : '';
+        ctx.out(`${o.out}: ${r.header.width}×${r.header.height} image (${r.header.entropy} coding, ${r.header.codebookSize} codes${note})`);
         return 0;
       }
-      const files: string[] = [];
-      const walk = readdirSync(o.input, { recursive: true }) as string[];
-      for (const rel of walk.sort()) if (extname(rel) === '.tsr') files.push(rel);
-      if (!files.length) throw new Error(`no .tsr files found in ${o.input}`);
-      const failed: string[] = [];
-      let lost = 0;
-      for (const rel of files) {
-        try {
-          const r = await decompressFile(codec, join(o.input, rel), join(resolve(o.out), rel.slice(0, -4) + '.png'), opts);
-          lost += r.lost;
-        } catch (e) {
-          failed.push(`${rel}: ${(e as Error).message.split('\n')[0]}`);
-        }
-      }
-      ctx.out(`${o.out}: ${files.length - failed.length} of ${files.length} images decoded${lost ? `; ${lost} tokens recovered` : ''}`);
-      for (const f of failed) ctx.err(`failed ${f}`);
+      const { done, failed } = await decompressDirectory(codec, o.input, o.out, opts);
+      const lost = done.reduce((a, d) => a + d.result.lost, 0);
+      ctx.out(`${o.out}: ${done.length} of ${done.length + failed.length} images decoded${lost ? `; ${lost} tokens recovered` : ''}`);
+      for (const f of failed) ctx.err(`failed ${f.file}: ${f.error}`);
       return failed.length ? 1 : 0;
     } finally {
       codec.dispose();
