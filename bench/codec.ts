@@ -735,7 +735,7 @@ export function renderCodecSection(r: any, dir: string): string[] {
       .replace(
         'T',
         ' ',
-      )} UTC at commit ${meta.commit}${meta.dirty ? ' with uncommitted changes' : ''}, ${meta.threads} threads, ${f((meta.seconds ?? 0) / 60, 0)} min; rerun with \`npm run results -- --long\`; \`sh bench/fetch-photos.sh\` first for the photo rows). ` +
+      )} UTC at commit ${meta.commit}${meta.dirty ? ' with uncommitted changes' : ''}, ${meta.threads} thread${meta.threads === 1 ? '' : 's'}, ${f((meta.seconds ?? 0) / 60, 0)} min; rerun with \`npm run results -- --long\`; \`sh bench/fetch-photos.sh\` first for the photo rows). ` +
       `Each Tessera model file first gets code frequencies${meta.tiersRequested?.length ? ` and codebook tiers (k-means + ${meta.tierSteps} fine-tuning steps)` : ''} from its dataset’s training split (\`trainCodec\`, the library call behind \`tessera train codec\`); then every image is compressed, decompressed and compared with the original. bpp = whole file bits / pixels for every codec.`,
     '',
   ];

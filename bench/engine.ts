@@ -2,6 +2,10 @@
 // python3-torch, same thread count), in one run, printed as time ratios Tessera / PyTorch.
 //
 //   node dist/bench/engine.js [--iters 10] [--threads N] [--json out.json]
+//   node dist/bench/engine.js --wait-policy [--iters 10] [--threads N] [--json out.json]
+//
+// --wait-policy times Tessera alone under each OMP_WAIT_POLICY (unset, PASSIVE, ACTIVE), each in a
+// child process because libgomp reads the variable once, when the addon loads it.
 //
 // (a) a VQGAN-shaped conv encoder/decoder, 64×64, batch 8, one Adam training step;
 // (b) a 6-layer width-256 causal transformer over 256 tokens, batch 8, one Adam training step;
@@ -12,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import * as T from '../src/torch/index.js';
 import { Tensor } from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
@@ -210,11 +215,50 @@ function runTorch(iters: number, threads: number, channelsLast: boolean): Times 
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Times;
 }
 
+const WAIT_POLICIES = ['unset', 'PASSIVE', 'ACTIVE'] as const;
+
+/** Tessera's times in a child process with OMP_WAIT_POLICY set to `policy` ('unset': removed). */
+function runTesseraWithPolicy(policy: (typeof WAIT_POLICIES)[number], iters: number, threads: number): Times {
+  const env = { ...process.env };
+  if (policy === 'unset') delete env.OMP_WAIT_POLICY;
+  else env.OMP_WAIT_POLICY = policy;
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--tessera-only', '--iters', String(iters), '--threads', String(threads)], {
+    encoding: 'utf8',
+    env,
+  });
+  if (r.status !== 0) throw new Error(`Tessera child (OMP_WAIT_POLICY ${policy}) failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Times;
+}
+
 function main(): void {
-  const { values } = parseArgs({ options: { iters: { type: 'string', default: '10' }, threads: { type: 'string' }, json: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      iters: { type: 'string', default: '10' },
+      threads: { type: 'string' },
+      json: { type: 'string' },
+      'wait-policy': { type: 'boolean', default: false },
+      'tessera-only': { type: 'boolean', default: false },
+    },
+  });
   const iters = Number(values.iters);
   const threads = Number(values.threads ?? availableParallelism());
   T.setNumThreads(threads);
+  if (values['tessera-only']) {
+    console.log(JSON.stringify(runTessera(iters)));
+    return;
+  }
+  if (values['wait-policy']) {
+    console.log(`OpenMP wait policy: Tessera at ${threads} threads, median of ${iters} iterations after 3 warm-up, one child process per policy`);
+    const times = WAIT_POLICIES.map((p) => runTesseraWithPolicy(p, iters, threads));
+    const rows = (Object.keys(times[0]!) as (keyof Times)[]).map((k) => ({
+      case: k.replace(/_ms$/, ''),
+      ...Object.fromEntries(WAIT_POLICIES.map((p, i) => [`${p}_ms`, +times[i]![k].toFixed(1)])),
+      ...Object.fromEntries(WAIT_POLICIES.slice(1).map((p, i) => [`${p}/unset`, +(times[i + 1]![k] / times[0]![k]).toFixed(2)])),
+    }));
+    console.table(rows);
+    if (values.json) writeFileSync(values.json, JSON.stringify({ threads, iters, waitPolicy: rows, date: new Date().toISOString() }, null, 2));
+    return;
+  }
   console.log(`engine benchmark: ${threads} threads, median of ${iters} iterations after 3 warm-up`);
   const tessera = runTessera(iters);
   const torchDefault = runTorch(iters, threads, false);

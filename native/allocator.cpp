@@ -17,6 +17,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <list>
 #include <malloc.h>
@@ -41,8 +42,18 @@ size_t roundSize(size_t n) {
 class CachingCPUAllocator final : public c10::Allocator {
  public:
   CachingCPUAllocator() {
+    // Unset or empty: the default. Anything but a whole number of MiB is reported, not read as 0.
     const char* env = std::getenv("TESSERA_CPU_CACHE_MB");
-    limit_ = (env ? static_cast<size_t>(std::strtoull(env, nullptr, 10)) : 2048) << 20;
+    limit_ = size_t{2048} << 20;
+    if (env != nullptr && *env != '\0') {
+      char* end = nullptr;
+      const unsigned long long mb = std::strtoull(env, &end, 10);
+      if (*end == '\0' && env[0] != '-') {
+        limit_ = static_cast<size_t>(mb) << 20;
+      } else {
+        std::fprintf(stderr, "tessera: ignoring TESSERA_CPU_CACHE_MB=%s (expected a whole number of MiB); caching up to 2048 MiB\n", env);
+      }
+    }
   }
 
   c10::DataPtr allocate(size_t n) const override {

@@ -199,14 +199,32 @@ test('scopes closed out of order are an error', () => {
  * Runs an ES-module script in a fresh Node process (its own allocator and resident set), with
  * `dist` naming the compiled tree's directory, and parses the JSON it prints.
  */
-async function inChild<R>(script: (dist: string) => string, env: Record<string, string>): Promise<R> {
+async function inChild<R>(script: (dist: string) => string, env: Record<string, string>, o: { stderr?: (text: string) => void } = {}): Promise<R> {
   const { spawnSync } = await import('node:child_process');
   const { join } = await import('node:path');
   const { repoRoot } = await import('./helpers.js');
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(join(repoRoot, 'dist'))], { encoding: 'utf8', env: { ...process.env, ...env } });
   assert.equal(r.status, 0, r.stderr);
+  o.stderr?.(r.stderr);
   return JSON.parse(r.stdout) as R;
 }
+
+test('TESSERA_CPU_CACHE_MB: empty means the default, 0 turns caching off, a malformed value is reported and ignored', async () => {
+  const cachedAfterFree = (value: string, stderr?: (text: string) => void) =>
+    inChild<{ cached: number }>(
+      (dist) => `
+      const T = await import(${JSON.stringify(`${dist}/src/torch/index.js`)});
+      T.tidy(() => T.ones([262144]).sum().item()); // a 1 MB buffer, freed into the cache (if on)
+      console.log(JSON.stringify({ cached: T.memoryStats().cachedBytes }));`,
+      { TESSERA_CPU_CACHE_MB: value },
+      { stderr },
+    );
+  assert.ok((await cachedAfterFree('')).cached >= 2 ** 20, 'an empty value must not disable the cache');
+  assert.equal((await cachedAfterFree('0')).cached, 0);
+  let warning = '';
+  assert.ok((await cachedAfterFree('2GB', (e) => (warning = e))).cached >= 2 ** 20);
+  assert.match(warning, /ignoring TESSERA_CPU_CACHE_MB=2GB \(expected a whole number of MiB\)/);
+});
 
 test('the CPU block cache stays within its limit and evicts sizes that stop recurring', async () => {
   // In a child process with a 16 MB cache: 300 distinct block sizes of 1–4 MB (like sampling a
