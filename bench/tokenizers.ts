@@ -16,9 +16,9 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { loadDataset } from '../src/data/index.js';
 import { TokenizerTrainer, defaultTokenizerConfig, type TokenizerTrainConfig } from '../src/train/tokenizer.js';
-import { runTraining } from '../src/train/run.js';
+import { readLog, runTraining } from '../src/train/run.js';
 import { measureTokenizer } from '../src/metrics/evaluate-tokenizer.js';
-import { loadNetworks } from '../src/metrics/evaluate.js';
+import { imageBatches, loadNetworks } from '../src/metrics/evaluate.js';
 import * as T from '../src/torch/index.js';
 import type { TokenizerKind } from '../src/tokenizers/index.js';
 
@@ -175,21 +175,15 @@ async function main(): Promise<void> {
   console.log(table(results));
 }
 
-/** Steps and seconds between the first and last record of a run log (null when under two records). */
+/** Training steps and their seconds in a run log, leaving out gaps over a minute per step (a stopped and resumed run); null when none. */
 function loggedSteps(path: string): { steps: number; seconds: number } | null {
-  if (!existsSync(path)) return null;
-  const rows = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as { step: number; time: number });
-  if (rows.length < 2) return null;
-  // Gaps over a minute are a stopped and resumed run; leave them out.
+  const rows = readLog(path);
   let steps = 0;
   let ms = 0;
   for (let i = 1; i < rows.length; i++) {
-    const dt = rows[i]!.time - rows[i - 1]!.time;
-    const ds = rows[i]!.step - rows[i - 1]!.step;
-    if (ds > 0 && dt > 0 && dt < 60_000 * Math.max(1, ds)) {
+    const dt = rows[i]!.time! - rows[i - 1]!.time!;
+    const ds = rows[i]!.step! - rows[i - 1]!.step!;
+    if (ds > 0 && dt > 0 && dt < 60_000 * ds) {
       steps += ds;
       ms += dt;
     }
@@ -209,16 +203,11 @@ function evaluate(
   t.model.eval();
   try {
     const m = measureTokenizer(t.model, val, { extractor });
-    const batch = 32;
+    // Whole batches only, so every timed call has the same shape.
+    const timed = Array.from({ length: val.size - (val.size % 32) }, (_, i) => i);
     const t0 = performance.now();
-    let n = 0;
-    for (let i = 0; i + batch <= val.size; i += batch) {
-      const x = val.batch(Array.from({ length: batch }, (_, j) => i + j)).images;
-      T.tidy(() => T.noGrad(() => void t.model.encode(x)));
-      x.dispose();
-      n += batch;
-    }
-    const encodeImagesPerSec = n / ((performance.now() - t0) / 1000);
+    for (const x of imageBatches(val, 32, timed)) T.tidy(() => T.noGrad(() => void t.model.encode(x)));
+    const encodeImagesPerSec = timed.length / ((performance.now() - t0) / 1000);
     return {
       psnr: m.psnr,
       ssim: m.ssim,

@@ -48,7 +48,7 @@ class CachingCPUAllocator final : public c10::Allocator {
     if (env != nullptr && *env != '\0') {
       char* end = nullptr;
       const unsigned long long mb = std::strtoull(env, &end, 10);
-      if (*end == '\0' && env[0] != '-') {
+      if (*end == '\0' && env[0] >= '0' && env[0] <= '9') {  // strtoull would take " -1" as 2^64 − 1
         limit_ = static_cast<size_t>(mb) << 20;
       } else {
         std::fprintf(stderr, "tessera: ignoring TESSERA_CPU_CACHE_MB=%s (expected a whole number of MiB); caching up to 2048 MiB\n", env);
