@@ -40,6 +40,7 @@ const PROBES: [string, string][] = [
   ['mnist-ar', 'mnist'],
   ['mnist-maskgit', 'mnist'],
   ['emoji-maskgit', 'emoji:google'],
+  ['emoji-vit-ar', 'emoji:google'],
 ];
 
 /**
@@ -59,6 +60,12 @@ export const EVAL_STEPS: Step[] = [
     group: 'evals',
     evaluate: () => evaluateTokenizer({ model: 'models/emoji-movq.safetensors', data: 'emoji:google', size: 32, onWarning, onNote }),
     json: 'evals/tokenizer-emoji.json',
+  },
+  {
+    name: 'eval tokenizer emoji vitvqgan',
+    group: 'evals',
+    evaluate: () => evaluateTokenizer({ model: 'models/emoji-vitvqgan.safetensors', data: 'emoji:google', size: 64, onWarning, onNote }),
+    json: 'evals/tokenizer-emoji-vitvqgan.json',
   },
   {
     name: 'eval prior mnist maskgit',
@@ -90,6 +97,19 @@ export const EVAL_STEPS: Step[] = [
     group: 'evals',
     evaluate: prior('emoji-maskgit', { n: 500, sampling: { steps: 12, cfg: 3 } }),
     json: 'evals/prior-emoji-maskgit-cfg3.json',
+  },
+  // VIM: the autoregressive prior over the emoji ViT-VQGAN's tokens (64 px), plain and guided.
+  {
+    name: 'eval prior emoji vit ar',
+    group: 'evals',
+    evaluate: prior('emoji-vit-ar', { n: 500, sampling: { defaults: false } }),
+    json: 'evals/prior-emoji-vit-ar.json',
+  },
+  {
+    name: 'eval prior emoji vit ar cfg',
+    group: 'evals',
+    evaluate: prior('emoji-vit-ar', { n: 500, sampling: { cfg: 3 } }),
+    json: 'evals/prior-emoji-vit-ar-cfg3.json',
   },
   // VQ-VAE-2 with its hierarchical prior: without guidance, and with the recommended settings plus rejection.
   {
@@ -213,7 +233,8 @@ function render(stamp: string[]): string {
   L.push('## Shipped models', '', 'Trained with the project CLI; commands and training logs in [models/README.md](models/README.md).', '');
   const tm = readJson('evals/tokenizer-mnist.json');
   const te = readJson('evals/tokenizer-emoji.json');
-  if (tm || te) {
+  const tv = readJson('evals/tokenizer-emoji-vitvqgan.json');
+  if (tm || te || tv) {
     L.push(
       '### Tokenizers (held-out validation split, 500 images)',
       '',
@@ -223,12 +244,13 @@ function render(stamp: string[]): string {
     for (const [name, r, tokens] of [
       ['mnist-vqvae (VQ-VAE, 256 codes)', tm, '7×7'],
       ['emoji-movq (MoVQ, multichannel, 512 codes)', te, '8×8×2'],
+      ['emoji-vitvqgan (ViT-VQGAN, 64 px, 1024 codes)', tv, '8×8'],
     ] as const) {
       if (r) L.push(`| ${name} | ${tokens} | ${f(r.psnr, 2)} dB | ${f(r.ssim, 3)} | ${r.rfidName ?? 'rFID'} ${f(r.rfid, 2)} | ${pct(r.utilization)} |`);
     }
     L.push(
       '',
-      'Commands: `tessera eval tokenizer --model models/mnist-vqvae.safetensors --data mnist --size 28 --json`, and the same for `models/emoji-movq.safetensors` with `--data emoji:google --size 32`.',
+      'Commands: `tessera eval tokenizer --model models/mnist-vqvae.safetensors --data mnist --size 28 --json`, and the same for `models/emoji-movq.safetensors` with `--data emoji:google --size 32` and `models/emoji-vitvqgan.safetensors` with `--size 64`.',
       '',
     );
   }
@@ -253,6 +275,8 @@ function render(stamp: string[]): string {
     ['mnist-vqvae2, hierarchical AR, cfg 3', readJson('evals/prior-mnist-vqvae2-rec.json')],
     ['emoji-maskgit, 12 steps', readJson('evals/prior-emoji-maskgit.json')],
     ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3.json')],
+    ['emoji-vit-ar (ViT-VQGAN, 64 px), KV cache', readJson('evals/prior-emoji-vit-ar.json')],
+    ['emoji-vit-ar (ViT-VQGAN, 64 px), KV cache, cfg 3', readJson('evals/prior-emoji-vit-ar-cfg3.json')],
   ];
   if (priors.some(([, r]) => r)) {
     L.push(
@@ -299,17 +323,17 @@ function render(stamp: string[]): string {
     L.push(
       '### Linear probe: frozen prior features against pixels',
       '',
-      '| dataset | prior | best block | accuracy | every block | pixels | random-init prior (best block) |',
-      '|---|---|---|---|---|---|---|',
+      '| dataset | prior | train images | best block | accuracy | every block | pixels | random-init prior (best block) |',
+      '|---|---|---|---|---|---|---|---|',
     );
     for (const [m, r] of probes)
       L.push(
-        `| ${r.data} ${r.size}×${r.size} | ${m} (${r.arch}) | ${r.best.layer} of ${r.blocks} | ${pct(r.best.accuracy)} | ${r.rows.map((x: any) => f(x.accuracy * 100, 1)).join(' / ')} | ${pct(r.pixels.accuracy)} | ${pct(r.randomBest.accuracy)} (${r.randomBest.layer}) |`,
+        `| ${r.data} ${r.size}×${r.size} | ${m} (${r.arch}) | ${r.trainImages} | ${r.best.layer} of ${r.blocks} | ${pct(r.best.accuracy)} | ${r.rows.map((x: any) => f(x.accuracy * 100, 1)).join(' / ')} | ${pct(r.pixels.accuracy)} | ${pct(r.randomBest.accuracy)} (${r.randomBest.layer}) |`,
       );
     const r0 = probes[0]![1];
     L.push(
       '',
-      `Top-1 on the held-out validation split (${r0.valImages} images) of a linear softmax classifier trained on ${r0.trainImages} training images. Features (iGPT): block l's output, layer-normalised, averaged over the token sequence of the unconditional (null-class) forward; AR teacher-forced, MaskGIT with nothing masked. Each feature set's weight decay is chosen on a held-out fifth of the training images. With 500 validation images one standard error is about 1.7 points. Command: \`tessera eval probe --model models/<name>.safetensors --data <data> --json\`.`,
+      `Top-1 on the held-out validation split (${r0.valImages} images) of a linear softmax classifier trained on the whole training split. Features (iGPT): block l's output, layer-normalised, averaged over the token sequence of the unconditional (null-class) forward; AR teacher-forced, MaskGIT with nothing masked. Each feature set's weight decay is chosen on a held-out fifth of the training images. With 500 validation images one standard error is about 1.7 points. Command: \`tessera eval probe --model models/<name>.safetensors --data <data> --json\`.`,
       '',
     );
   }

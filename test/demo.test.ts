@@ -22,9 +22,11 @@ test('tessera demo writes sample grids, an inpainting example and reconstruction
       'samples-mnist-vqvae2.png',
       'samples-mnist-diffusion.png',
       'samples-emoji-maskgit.png',
+      'samples-emoji-vit-ar.png',
       'inpaint-mnist.png',
       'reconstructions-mnist.png',
       'reconstructions-emoji.png',
+      'reconstructions-emoji-vit.png',
       'compress-mnist.png',
     ];
     for (const f of files) {
@@ -35,6 +37,10 @@ test('tessera demo writes sample grids, an inpainting example and reconstruction
     const m = await sharp(join(dir, 'samples-mnist-maskgit.png')).metadata();
     assert.equal(m.width, 8 * 30 + 2);
     assert.equal(m.height, 10 * 30 + 2);
+    // The ViT-VQGAN emoji: one row per category at 64 px (+ 2 px padding per cell).
+    const v = await sharp(join(dir, 'samples-emoji-vit-ar.png')).metadata();
+    assert.equal(v.width, 8 * 66 + 2);
+    assert.equal(v.height, 10 * 66 + 2);
     const inp = await sharp(join(dir, 'inpaint-mnist.png')).metadata();
     assert.equal(inp.height, 3 * 30 + 2);
     // Compression: prior coding takes fewer bytes than the 49 plain 8-bit indices.
@@ -52,7 +58,7 @@ test('tessera demo names the missing models instead of failing obscurely', () =>
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
-      /missing in .*: mnist-maskgit\.safetensors, mnist-ar\.safetensors, mnist-vqvae2\.safetensors, mnist-diffusion\.safetensors, emoji-maskgit\.safetensors/,
+      /missing in .*: mnist-maskgit\.safetensors, mnist-ar\.safetensors, mnist-vqvae2\.safetensors, mnist-diffusion\.safetensors, emoji-maskgit\.safetensors, emoji-vit-ar\.safetensors/,
     );
     assert.equal(r.stderr.trim().split('\n').length, 1);
   } finally {

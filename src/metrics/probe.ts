@@ -112,7 +112,7 @@ export interface ProbeOptions extends EvalCallbacks {
   layer?: number;
   /** Validation split size (default: the run's --val-count, else 500). */
   valCount?: number;
-  /** At most this many training images, spread over the split (2000). */
+  /** At most this many training images, spread over the split (default: the whole training split). */
   trainCount?: number;
   batchSize?: number;
   /** Seed of the random-init baseline prior (0). */
@@ -213,7 +213,7 @@ export async function probePrior(o: ProbeOptions): Promise<ProbeResult> {
     if (ds.numClasses < 2) throw new EvalOptionsError(`${who}: ${spec} has ${ds.numClasses} class(es); the probe needs labelled data with at least 2`);
     const train = evalSplit(ds, 'train', valCount);
     const val = evalSplit(ds, 'val', valCount);
-    const trainIdx = spread(train.size, o.trainCount ?? 2000);
+    const trainIdx = spread(train.size, o.trainCount ?? train.size);
     const valIdx = spread(val.size, val.size);
     const batchSize = o.batchSize ?? 64;
 

@@ -1,7 +1,7 @@
 // `tessera demo`: the README's main job. With the models shipped in models/ (trained by Tessera's
 // own commands; see models/README.md) it writes, to ./tessera-demo/: class-conditional sample grids
-// from the MNIST MaskGIT, autoregressive, VQ-VAE-2 (hierarchical) and VQ-Diffusion priors and the
-// emoji MaskGIT prior, an inpainting example on held-out digits, tokenizer reconstructions of
+// from the MNIST MaskGIT, autoregressive, VQ-VAE-2 (hierarchical) and VQ-Diffusion priors, the
+// emoji MaskGIT prior and the emoji ViT-VQGAN with its autoregressive prior (VIM), an inpainting example on held-out digits, tokenizer reconstructions of
 // held-out images and a compression example — in about a minute on 2 cores, printing what it wrote.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,7 +13,8 @@ export const command = defineCommand({
   description:
     'Uses the models shipped in models/: MNIST digits (VQ-VAE tokenizer with class-conditional MaskGIT, ' +
     'autoregressive and VQ-Diffusion priors; VQ-VAE-2 with a hierarchical prior) and emoji (MoVQ tokenizer with ' +
-    'multichannel tokens, category-conditional MaskGIT). Writes one row of samples per class for each prior, an ' +
+    'multichannel tokens, category-conditional MaskGIT; ViT-VQGAN at 64 px with a category-conditional autoregressive ' +
+    'prior). Writes one row of samples per class for each prior, an ' +
     'inpainting example on held-out digits (original, region, result), reconstructions of held-out images and ' +
     'held-out digits compressed with the autoregressive prior as entropy model, then prints what it wrote.',
   options: {
@@ -28,7 +29,14 @@ export const command = defineCommand({
     const { PriorModel } = await import('../../priors/index.js');
     const { packageRoot } = await import('../../metrics/shipped.js');
     const models = resolve(o.models ?? join(packageRoot(), 'models'));
-    const need = ['mnist-maskgit.safetensors', 'mnist-ar.safetensors', 'mnist-vqvae2.safetensors', 'mnist-diffusion.safetensors', 'emoji-maskgit.safetensors'];
+    const need = [
+      'mnist-maskgit.safetensors',
+      'mnist-ar.safetensors',
+      'mnist-vqvae2.safetensors',
+      'mnist-diffusion.safetensors',
+      'emoji-maskgit.safetensors',
+      'emoji-vit-ar.safetensors',
+    ];
     const missing = need.filter((f) => !existsSync(join(models, f)));
     if (missing.length) throw new Error(`the demo needs the shipped models; missing in ${models}: ${missing.join(', ')}`);
     const out = resolve(o.out);
@@ -46,6 +54,7 @@ export const command = defineCommand({
       ['mnist-vqvae2.safetensors', 'samples-mnist-vqvae2.png'],
       ['mnist-diffusion.safetensors', 'samples-mnist-diffusion.png'],
       ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png'],
+      ['emoji-vit-ar.safetensors', 'samples-emoji-vit-ar.png'],
     ] as const) {
       const t0 = performance.now();
       const pm = PriorModel.load(join(models, file));
@@ -96,6 +105,7 @@ export const command = defineCommand({
     for (const [file, data, size, name] of [
       ['mnist-maskgit.safetensors', 'mnist', 28, 'reconstructions-mnist.png'],
       ['emoji-maskgit.safetensors', 'emoji:google', 32, 'reconstructions-emoji.png'],
+      ['emoji-vit-ar.safetensors', 'emoji:google', 64, 'reconstructions-emoji-vit.png'],
     ] as const) {
       const t0 = performance.now();
       const pm = PriorModel.load(join(models, file));

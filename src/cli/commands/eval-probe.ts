@@ -8,7 +8,7 @@ export const command = defineCommand({
   description:
     "Runs the dataset's images through the frozen prior (unconditionally: null class; an autoregressive prior on its " +
     "teacher-forced sequence, MaskGIT with nothing masked), averages block k's layer-normalised outputs over the " +
-    'sequence (iGPT), trains a linear softmax classifier on the training split (at most --train-count images; its ' +
+    'sequence (iGPT), trains a linear softmax classifier on the training split (all of it, or --train-count images; its ' +
     'weight decay chosen on a held-out fifth of them) and reports top-1 accuracy on ' +
     "the validation split (--val-count, default the run's, else 500). Without --layer every block is probed and the " +
     'best reported. Baselines: the same probe on raw pixels and on a randomly initialised prior of the same size.',
@@ -21,8 +21,7 @@ export const command = defineCommand({
       type: 'number',
       integer: true,
       min: 5,
-      default: 2000,
-      help: 'training images for the classifier (spread over the split; a fifth of them choose its weight decay)',
+      help: 'at most this many training images for the classifier, spread over the split (default: all of it; a fifth of them choose its weight decay)',
     },
     batchSize: { type: 'number', integer: true, min: 1, default: 64, help: 'images per forward' },
     seed: { type: 'number', integer: true, default: 0, help: 'seed of the random-init prior' },
