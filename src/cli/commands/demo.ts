@@ -1,8 +1,9 @@
 // `tessera demo`: the README's main job. With the models shipped in models/ (trained by Tessera's
 // own commands; see models/README.md) it writes, to ./tessera-demo/: class-conditional sample grids
 // from the MNIST MaskGIT, autoregressive, VQ-VAE-2 (hierarchical) and VQ-Diffusion priors, the
-// emoji MaskGIT prior and the emoji ViT-VQGAN with its autoregressive prior (VIM), an inpainting example on held-out digits, tokenizer reconstructions of
-// held-out images and a compression example — in about a minute on 2 cores, printing what it wrote.
+// emoji MaskGIT prior and the emoji ViT-VQGAN's autoregressive prior (VIM), an inpainting example on
+// held-out digits, tokenizer reconstructions of held-out images and a compression example — in about
+// a minute on 2 cores, printing what it wrote.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineCommand } from '../command.js';
@@ -29,14 +30,16 @@ export const command = defineCommand({
     const { PriorModel } = await import('../../priors/index.js');
     const { packageRoot } = await import('../../metrics/shipped.js');
     const models = resolve(o.models ?? join(packageRoot(), 'models'));
-    const need = [
-      'mnist-maskgit.safetensors',
-      'mnist-ar.safetensors',
-      'mnist-vqvae2.safetensors',
-      'mnist-diffusion.safetensors',
-      'emoji-maskgit.safetensors',
-      'emoji-vit-ar.safetensors',
-    ];
+    // One sample grid per prior; the reconstruction and compression examples reuse these files.
+    const sampled = [
+      ['mnist-maskgit.safetensors', 'samples-mnist-maskgit.png'],
+      ['mnist-ar.safetensors', 'samples-mnist-ar.png'],
+      ['mnist-vqvae2.safetensors', 'samples-mnist-vqvae2.png'],
+      ['mnist-diffusion.safetensors', 'samples-mnist-diffusion.png'],
+      ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png'],
+      ['emoji-vit-ar.safetensors', 'samples-emoji-vit-ar.png'],
+    ] as const;
+    const need = sampled.map(([file]) => file);
     const missing = need.filter((f) => !existsSync(join(models, f)));
     if (missing.length) throw new Error(`the demo needs the shipped models; missing in ${models}: ${missing.join(', ')}`);
     const out = resolve(o.out);
@@ -48,14 +51,7 @@ export const command = defineCommand({
     // 1. Class-conditional samples: one row per class, 8 per row, with each model's recommended settings.
     const perClass = 8;
     const { describeSettings } = await import('../prior-common.js');
-    for (const [file, name] of [
-      ['mnist-maskgit.safetensors', 'samples-mnist-maskgit.png'],
-      ['mnist-ar.safetensors', 'samples-mnist-ar.png'],
-      ['mnist-vqvae2.safetensors', 'samples-mnist-vqvae2.png'],
-      ['mnist-diffusion.safetensors', 'samples-mnist-diffusion.png'],
-      ['emoji-maskgit.safetensors', 'samples-emoji-maskgit.png'],
-      ['emoji-vit-ar.safetensors', 'samples-emoji-vit-ar.png'],
-    ] as const) {
+    for (const [file, name] of sampled) {
       const t0 = performance.now();
       const pm = PriorModel.load(join(models, file));
       const rows = pm.classNames.length;
