@@ -1,12 +1,13 @@
 // Codebook health at 16,384 (and 65,536) codes: the same small VQ-VAE trained with different
 // quantizers, and the share of codes its validation tokens use (utilization) and their perplexity.
 //
-//   node dist/bench/codebook.js [--data emoji:google] [--size 64] [--steps 1500] [--codebook-size 16384[,65536,…]]
+//   node dist/bench/codebook.js [--data emoji:google] [--size 64] [--steps 1000] [--codebook-size 16384[,65536,…]]
 //        [--val-count 1000] [--only plain,kmeans-restart] [--map-lr-scale 100] [--init-from model.safetensors]
 //        [--out bench/results/codebook]
 //
-// Rows are keyed by variant name at 16,384 codes and `name@K` at other sizes (each row keeps the date
-// it was measured; rows of earlier invocations stay in results.json). The `lc` row needs a
+// Rows are keyed by variant name at 16,384 codes and `name@K` at other sizes, with `/N steps` appended
+// when the budget is not the table's 1,000 steps (each row keeps the date it was measured; rows of
+// earlier invocations stay in results.json). The `lc` row needs a
 // trained tokenizer with 32-channel latents to cluster (--init-from; default: the model of the first
 // non-lc row this invocation trained).
 //
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     options: {
       data: { type: 'string', default: 'emoji:google' },
       size: { type: 'string', default: '64' },
-      steps: { type: 'string', default: '1500' },
+      steps: { type: 'string', default: '1000' },
       'batch-size': { type: 'string', default: '8' },
       'codebook-size': { type: 'string', default: '16384' },
       'val-count': { type: 'string', default: '1000' },
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
   const order = only ? only.filter((n) => VARIANTS[n]) : Object.keys(VARIANTS);
   for (const k of sizes)
     for (const [name, v] of order.map((n) => [n, VARIANTS[n]!] as const)) {
-      const key = k === 16384 ? name : `${name}@${k}`;
+      const key = (k === 16384 ? name : `${name}@${k}`) + (steps === 1000 ? '' : ` /${steps} steps`);
       const model = { ch: 32, numDownsamples: 2, numResBlocks: 2, resCh: 16, embedDim: 32, quantizer: v.quantizer(k) };
       const trainer = new TokenizerTrainer({
         config: { arch: 'vqvae', model, batchSize: Number(values['batch-size']), lr: 2e-4, warmup: 100, emaDecay: null, recLoss: 'l2', gan: null, seed: 0 },

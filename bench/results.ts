@@ -408,7 +408,7 @@ function render(stamp: string[]): string {
     L.push(
       '## ViT-VQGAN vs VQGAN vs MoVQ at 8×8 tokens',
       '',
-      `Command: \`node dist/bench/tokenizers.js --set 8x8 --steps ${m.steps} --batch-size ${m.batchSize} --ch 32 --codebook-size ${m.codebookSize}\` (long; measured ${String(m.date ?? '').slice(0, 10)} at ${m.threads} threads; rerun with \`npm run results -- --long\`). ${m.data} at ${m.size}×${m.size}, 64 tokens per image, ${m.codebookSize} codes with k-means init and dead-code restart, the same ${m.steps} steps of ${m.batchSize} images and MSE pixel loss for every model, no GAN; measured on 300 held-out images. rFID uses the project's emoji classifier (rFID-tessera-emoji). Train img/s from the run log; encode img/s through \`encode\` in 32-image batches.`,
+      `Command: \`node dist/bench/tokenizers.js --set 8x8 --steps ${m.steps} --batch-size ${m.batchSize} --ch 32 --codebook-size ${m.codebookSize}\` (long; measured ${String(m.date ?? '').slice(0, 10)} at ${m.threads} threads; rerun with \`npm run results -- --long\`). ${m.data} at ${m.size}×${m.size}, 64 tokens per image, ${m.codebookSize} codes with k-means init and dead-code restart, the same ${m.steps} steps of ${m.batchSize} images and MSE pixel loss for every model (vitvqgan-p8-laplace adds the logit-Laplace term), no GAN; measured on 300 held-out images. rFID uses the project's emoji classifier (rFID-tessera-emoji). Train img/s from the run log; encode img/s through \`encode\` in 32-image batches.`,
       '',
       '| model | PSNR (dB) | SSIM | rFID-tessera | code use | perplexity | params | train img/s | encode img/s |',
       '|---|---|---|---|---|---|---|---|---|',
@@ -428,18 +428,20 @@ function render(stamp: string[]): string {
   const cb = readJson('codebook/results.json');
   if (cb) {
     L.push(
-      '## Codebook use at 16,384 codes',
+      '## Codebook use at 16,384 and 65,536 codes',
       '',
-      `Command: \`node dist/bench/codebook.js --steps 1000\` (long; each row's measurement date is shown; rerun with \`npm run results -- --long\`; one row: \`--only <name> --codebook-size <K>\`). VQ-VAE on ${cb._meta?.data} at ${cb._meta?.size}×${cb._meta?.size}; codes used by the tokens of 1,000 held-out images (256,000 tokens). Rows are at 16,384 codes unless named \`@K\`.`,
+      `Command: \`node dist/bench/codebook.js --steps 1000\` (long; each row's measurement date is shown; rerun with \`npm run results -- --long\`; one row: \`--only <name> --codebook-size <K> [--steps N]\`). VQ-VAE on ${cb._meta?.data} at ${cb._meta?.size}×${cb._meta?.size}, batches of 8 images (256 tokens each); codes used by the tokens of 1,000 held-out images (256,000 tokens). Rows are keyed \`name@K\` at K ≠ 16,384 codes and \`/N steps\` at budgets other than 1,000 steps.`,
       '',
-      '| quantizer | code use (held-out) | perplexity | PSNR (dB) | measured |',
-      '|---|---|---|---|---|',
+      '| quantizer | codes | steps | code use (held-out) | perplexity | PSNR (dB) | measured |',
+      '|---|---|---|---|---|---|---|',
     );
-    for (const [k, v] of Object.entries(cb as Record<string, any>)) {
-      if (k.startsWith('_') || typeof v !== 'object') continue;
+    const rows = Object.entries(cb as Record<string, any>).filter(([k, v]) => !k.startsWith('_') && typeof v === 'object');
+    // Grouped by codebook size (stable: within a size, the order the rows were first measured).
+    rows.sort(([, a], [, b]) => a.codebookSize - b.codebookSize);
+    for (const [k, v] of rows) {
       const codes = Math.round(v.utilization * v.codebookSize);
       L.push(
-        `| ${k}: ${v.note} | ${pct(v.utilization)}${codes < 100 ? ` (${codes} codes)` : ''} | ${f(v.perplexity, 0)} | ${f(v.psnr, 2)} | ${String(v.date ?? cb._meta?.date ?? '').slice(0, 10)} |`,
+        `| ${k}: ${v.note} | ${v.codebookSize.toLocaleString('en-US')} | ${v.steps.toLocaleString('en-US')} | ${pct(v.utilization)}${codes < 100 ? ` (${codes} codes)` : ''} | ${f(v.perplexity, 0)} | ${f(v.psnr, 2)} | ${String(v.date ?? cb._meta?.date ?? '').slice(0, 10)} |`,
       );
     }
     L.push('');

@@ -367,6 +367,43 @@ describe('CLI', () => {
     assert.equal(ev.code, 0, ev.err);
   });
 
+  test('train tokenizer --arch vitvqgan --no-gan still trains the logit-Laplace head (loss = L2 + VQ + 0.1·NLL)', () => {
+    const run = tessera(
+      'train',
+      'tokenizer',
+      ...['--arch', 'vitvqgan', '--data', 'mnist', '--size', '16', '--downsample', '4', '--ch', '16', '--codebook-size', '32'],
+      ...['--steps', '2', '--batch-size', '4', '--no-gan', '--val-count', '8', '--out', 'runs/v-nogan'],
+    );
+    assert.equal(run.code, 0, run.err);
+    const steps = readFileSync(p('runs', 'v-nogan', 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>)
+      .filter((l) => l.step !== undefined);
+    assert.ok(steps.length > 0);
+    for (const l of steps) {
+      assert.ok(Number.isFinite(l.ll), JSON.stringify(l));
+      assert.ok(Math.abs(l.loss! - (l.rec! + l.q! + 0.1 * l.ll!)) < 1e-4 * Math.max(1, Math.abs(l.loss!)), JSON.stringify(l));
+    }
+  });
+
+  test('--no-logit-laplace: the decoder predicts pixels and the GAN recipe drops the NLL term; other archs refuse the flag', () => {
+    const common = ['--data', 'mnist', '--size', '16', '--downsample', '4', '--ch', '16', '--codebook-size', '32', '--batch-size', '4', '--val-count', '8'];
+    const run = tessera('train', 'tokenizer', '--arch', 'vitvqgan', ...common, '--steps', '1', '--no-logit-laplace', '--out', 'runs/v-pix');
+    assert.equal(run.code, 0, run.err);
+    const cfg = JSON.parse(readFileSync(p('runs', 'v-pix', 'config.json'), 'utf8'));
+    assert.equal(cfg.model.logitLaplace, false);
+    assert.equal(cfg.gan.logLaplaceWeight, 0);
+    const log = readFileSync(p('runs', 'v-pix', 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    assert.ok(log.some((l) => l.step !== undefined && Number.isFinite(l.rec) && l.ll === undefined));
+    const bad = tessera('train', 'tokenizer', '--arch', 'vqgan', ...common, '--logit-laplace', '--out', 'runs/bad');
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--logit-laplace applies to --arch vitvqgan only/);
+  });
+
   test('import vitvqgan writes a model file that loads', () => {
     const run = tessera('import', 'vitvqgan', '--checkpoint', fx('vitvqgan.ckpt'), '--config', fx('vitvqgan.yaml'), '--out', 'vit.safetensors');
     assert.equal(run.code, 0, run.err);

@@ -8,7 +8,7 @@ export {
   type NLayerDiscriminatorOptions,
   type StyleGAN2DiscriminatorOptions,
 } from './discriminator.js';
-export { logitLaplaceNll, logitLaplaceMap, LOGIT_LAPLACE_EPS } from './logit-laplace.js';
+export { logitLaplaceNll, logitLaplaceMap, LOGIT_LAPLACE_EPS, LOGIT_LAPLACE_WEIGHT } from './logit-laplace.js';
 export {
   hingeDLoss,
   vanillaDLoss,

@@ -7,6 +7,8 @@
 import type { Tensor } from '../torch/index.js';
 
 export const LOGIT_LAPLACE_EPS = 0.1;
+/** ViT-VQGAN's weight of the logit-Laplace NLL beside 1.0·L2. */
+export const LOGIT_LAPLACE_WEIGHT = 0.1;
 
 /** Images in [-1, 1] → the mapped pixels in (ε, 1 − ε). */
 export function logitLaplaceMap(x: Tensor, eps = LOGIT_LAPLACE_EPS): Tensor {

@@ -5,8 +5,9 @@ import type { TokenizerKind } from '../tokenizers/types.js';
 import type { TokenizerConfigs } from '../tokenizers/factory.js';
 import type { QuantizerSpec } from '../tokenizers/base.js';
 import type { VQGANLossConfig } from '../losses/vqgan-loss.js';
+import { LOGIT_LAPLACE_WEIGHT } from '../losses/logit-laplace.js';
 import { ConfigError } from '../io/validate.js';
-import { FlagError, absolutePath, canonicalData, check, trainSchema, MAX_IMAGE_SIDE, emaField } from './config.js';
+import { FlagError, absolutePath, canonicalData, check, flagName, trainSchema, MAX_IMAGE_SIDE, emaField } from './config.js';
 
 export const TOKENIZER_ARCHS = ['vqvae', 'vqgan', 'movq', 'vitvqgan', 'vqvae2'] as const satisfies readonly TokenizerKind[];
 
@@ -138,7 +139,7 @@ function defaultGan(arch: TokenizerKind, size: number): VQGANLossConfig {
     return {
       discStart: DISC_START,
       perceptualWeight: 0.1,
-      logLaplaceWeight: 0.1,
+      logLaplaceWeight: LOGIT_LAPLACE_WEIGHT,
       adaptiveWeight: false,
       discWeight: 0.1,
       discArch: 'stylegan2',
@@ -216,6 +217,13 @@ export const TOKENIZER_SCHEMA = trainSchema<TokenizerRunConfig>()({
       help: 'first step with the GAN loss on',
     },
     recLoss: { type: 'enum', values: ['l1', 'l2'], resume: 'fixed', help: 'pixel loss (default: l1 for vqgan, l2 for vqvae and movq)' },
+    logitLaplace: {
+      type: 'boolean',
+      negatable: true,
+      resume: 'fixed',
+      saved: (r) => (r.arch === 'vitvqgan' ? (r.model.logitLaplace ?? false) : null),
+      help: 'vitvqgan: the decoder predicts a logit-Laplace (μ, ln b) trained with 0.1·NLL beside the pixel loss (default; --no-logit-laplace: it predicts pixels)',
+    },
     lpipsVgg: {
       type: 'string',
       normalize: absolutePath,
@@ -281,12 +289,14 @@ export const TOKENIZER_SCHEMA = trainSchema<TokenizerRunConfig>()({
       throw new FlagError(`a new run needs ${missing.join(', ')} (or --resume to continue the run in --out)`);
     }
     if (o.groups !== undefined && arch !== 'movq') throw new FlagError('--groups applies to --arch movq only');
+    if (o.logitLaplace !== undefined && arch !== 'vitvqgan')
+      throw new FlagError(`--${o.logitLaplace ? '' : 'no-'}logit-laplace applies to --arch vitvqgan only`);
     if (o.ema !== undefined && o.noEma) throw new FlagError('--ema and --no-ema contradict each other');
 
     let am: TokenizerArchModel;
     if (file.model !== undefined) {
-      const given = (['ch', 'downsample', 'groups'] as const).filter((k) => o[k] !== undefined);
-      if (given.length) throw new FlagError(`${s.fileName} defines the model; edit it there instead of ${given.map((k) => '--' + k).join(', ')}`);
+      const given = (['ch', 'downsample', 'groups', 'logitLaplace'] as const).filter((k) => o[k] !== undefined);
+      if (given.length) throw new FlagError(`${s.fileName} defines the model; edit it there instead of ${given.map((k) => '--' + flagName(k)).join(', ')}`);
       // The file's model is for the file's (or the flag's) arch; the constructor checks it in depth.
       am = { arch, model: structuredClone(file.model) } as TokenizerArchModel;
       if (o.codebookSize !== undefined) {
@@ -308,6 +318,7 @@ export const TOKENIZER_SCHEMA = trainSchema<TokenizerRunConfig>()({
         groups: arch === 'movq' ? s.flag('groups')! : 1,
         ch: s.flag('ch')!,
       });
+      if (am.arch === 'vitvqgan' && o.logitLaplace === false) am.model = { ...am.model, logitLaplace: false };
     }
 
     let gan: VQGANLossConfig | null;
@@ -317,6 +328,12 @@ export const TOKENIZER_SCHEMA = trainSchema<TokenizerRunConfig>()({
     if (o.discStart !== undefined) {
       if (!gan) throw new FlagError('--disc-start needs the GAN loss (--gan)');
       gan = { ...gan, discStart: o.discStart };
+    }
+    // A decoder without the logit-Laplace head has no likelihood term to weigh: --no-logit-laplace
+    // drops the default recipe's term; a config file that asks for both is refused here, not at step 1.
+    if (gan?.logLaplaceWeight && !(am.arch === 'vitvqgan' && am.model.logitLaplace)) {
+      if (o.logitLaplace === false) gan = { ...gan, logLaplaceWeight: 0 };
+      else throw new FlagError(`gan.logLaplaceWeight ${gan.logLaplaceWeight} needs a vitvqgan decoder with the logit-Laplace head (model.logitLaplace: true)`);
     }
     const lpips = lpipsFromFlags(o) ?? file.lpips ?? null;
     if (lpips && !gan) throw new FlagError('the LPIPS perceptual loss is part of the GAN loss: add --gan, or drop the --lpips* options');

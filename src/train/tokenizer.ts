@@ -7,7 +7,7 @@ import type { Tensor } from '../torch/index.js';
 import { Adam, EMA, LambdaLR } from '../optim/index.js';
 import { DataLoader, imagesToGrid, writePng, type Dataset, type DataLoaderState } from '../data/index.js';
 import { createTokenizer, saveTokenizer, type Tokenizer } from '../tokenizers/index.js';
-import { VQGANLoss, tryLoadLpips, type LpipsFiles } from '../losses/index.js';
+import { VQGANLoss, tryLoadLpips, logitLaplaceNll, LOGIT_LAPLACE_WEIGHT, type LpipsFiles } from '../losses/index.js';
 import { psnr, ssim } from '../metrics/image.js';
 import type { CheckpointParts } from './checkpoint.js';
 import type { Trainable } from './run.js';
@@ -111,7 +111,14 @@ export class TokenizerTrainer implements Trainable {
       }
     } else {
       const rec = this.config.recLoss === 'l1' ? T.l1Loss(out.recon, x) : T.mseLoss(out.recon, x);
-      const loss = rec.add(out.quant.loss);
+      let loss = rec.add(out.quant.loss);
+      // A decoder with a logit-Laplace head (ViT-VQGAN) keeps its likelihood term without the GAN
+      // loss too; otherwise its ln b outputs would never be trained.
+      if (out.logitLaplace) {
+        const ll = logitLaplaceNll(x, out.logitLaplace.mu, out.logitLaplace.logScale);
+        loss = loss.add(ll.mul(LOGIT_LAPLACE_WEIGHT));
+        metrics.ll = ll.item();
+      }
       loss.backward();
       this.opt.step();
       Object.assign(metrics, { loss: loss.item(), rec: rec.item(), q: out.quant.loss.item() });
