@@ -5,7 +5,7 @@
 //        [--batch-size 16] [--codebook-size 16384] [--only vqgan,movq] [--out DIR] [--table]
 // Sets (variants run in order):
 //   f4  (default, out bench/results/tokenizers): vqvae, vqgan, movq, movq-mc4, vqgan-l2 — 16×16 tokens;
-//   8x8 (out bench/results/vitvqgan): vqgan-f8, movq-f8, vitvqgan-p8 — 8×8 tokens (ViT-VQGAN issue).
+//   8x8 (out bench/results/vitvqgan): vqgan-f8, movq-f8, vitvqgan-p8, vitvqgan-p8-laplace — 8×8 tokens (ViT-VQGAN issue).
 //
 // Trains in <runs>/<set>/<name>/ (default runs/bench-tokenizers; an unfinished run resumes), copies its
 // reconstruction grid and loss curve to <out>/<name>-recon.png and <out>/<name>-loss.svg, writes
