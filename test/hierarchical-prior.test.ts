@@ -315,11 +315,26 @@ describe('hierarchical prior', () => {
       assert.equal('loss_top' in log, level !== 'bottom');
       assert.equal('loss_bottom' in log, level !== 'top');
     }
-    const flat = new VQVAE({ ch: 16, resCh: 8, numDownsamples: 2, numResBlocks: 0, embedDim: 4, quantizer: { type: 'vq', codebookSize: KB } });
-    assert.throws(
-      () => new PriorTrainer({ config: { ...base, level: 'top' }, tokenizer: flat, train: ds, data: 'fake' }),
-      /--level and --from apply to hierarchical priors/,
+    // A one-level tokenizer: --level is refused; --from starts a prior from another run's weights
+    // (fine-tuning on other data), and refuses a prior of another shape.
+    T.manualSeed(5);
+    const flat = new VQVAE({ ch: 16, resCh: 8, numDownsamples: 2, numResBlocks: 0, embedDim: 4, quantizer: { type: 'vq', codebookSize: KB } }).eval();
+    const trainer = (c: Partial<PriorTrainConfig>) => new PriorTrainer({ config: { ...base, ...c }, tokenizer: flat, train: ds, data: 'fake' });
+    assert.throws(() => trainer({ level: 'top' }), /--level applies to hierarchical priors/);
+    const first = trainer({});
+    first.trainStep(0);
+    first.trainStep(1);
+    const file = join(tmp, 'flat-prior.safetensors');
+    first.model.save(file);
+    const tuned = trainer({ seed: 1, from: file });
+    const before = tuned.prior.stateDict();
+    for (const [k, v] of Object.entries(first.prior.stateDict())) assert.ok(v.equal(before[k]!), `${k} starts from --from`);
+    const fresh = trainer({ seed: 1 }).prior.stateDict();
+    assert.ok(
+      Object.keys(fresh).some((k) => !fresh[k]!.equal(before[k]!)),
+      'without --from the prior starts elsewhere',
     );
+    assert.throws(() => trainer({ model: { ...base.model, dim: 64 }, from: file }), /is not the one this run builds/);
   });
 
   test('a model file with a real vqvae2 tokenizer: save → load gives the same samples; inpaint keeps both levels', () => {

@@ -196,6 +196,34 @@ test('evaluateTokenizer: a lossless tokenizer has no finite PSNR (null), L1 0, S
   assert.deepEqual([none.images, none.used, none.utilization, none.perplexity, none.psnr, none.l1], [0, 0, 0, 0, null, null]);
 });
 
+test('evaluateTokenizer: class accuracy of originals and reconstructions, by class name; null when the classes differ', async () => {
+  const lossless = await evaluateTokenizer({
+    model: pixelTokenizer(),
+    data: `folder:${folder}`,
+    size: 16,
+    split: 'all',
+    classifier: rampClassifier(['left', 'right']),
+  });
+  assert.deepEqual(lossless.classAccuracy, { originals: 1, reconstructions: 1 });
+  // A tokenizer that decodes every image mirrored: each reconstruction is the other class. The
+  // classifier lists its classes in the other order: they are matched by name, not position.
+  const base = pixelTokenizer();
+  const mirror = { ...base, decodeLevels: (l: readonly Tensor[]) => T.tidy(() => base.decodeLevels(l).flip([3])) } as Tokenizer;
+  const r = await evaluateTokenizer({
+    model: mirror,
+    data: `folder:${folder}`,
+    size: 16,
+    split: 'all',
+    batchSize: 3,
+    classifier: rampClassifier(['right', 'left']),
+  });
+  assert.deepEqual(r.classAccuracy, { originals: 1, reconstructions: 0 });
+  const other = await evaluateTokenizer({ model: base, data: `folder:${folder}`, size: 16, split: 'all', classifier: rampClassifier(['up', 'down']) });
+  assert.equal(other.classAccuracy, null);
+  const without = await evaluateTokenizer({ model: base, data: `folder:${folder}`, size: 16, split: 'all', rfid: false });
+  assert.equal(without.classAccuracy, null);
+});
+
 test('evaluatePrior: samples drawn from the data itself score FID 0, precision/recall 1 and class accuracy 1', async () => {
   const { pm, calls } = rampPrior();
   const progress: EvalProgress[] = [];

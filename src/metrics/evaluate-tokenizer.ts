@@ -5,16 +5,18 @@
 // validation split is the trainer's: the same deterministic hash split with the same count. Runs in
 // batches; code counts are accumulated as it goes, so memory does not grow with the split.
 import * as T from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
 import { loadDataset, parseDatasetSpec, formatDatasetSpec, type Dataset } from '../data/index.js';
 import { countCodes, codebookUsage } from '../quantize/stats.js';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.js';
 import { RunningGaussian, frechetDistanceOf } from './distribution.js';
 import { fidName, type FeatureExtractor } from './features.js';
 import { psnrPerImage, ssimPerImage } from './image.js';
+import { mapClasses } from './evaluate-prior.js';
 import {
   EvalOptionsError,
   evalSplit,
-  imageBatches,
+  labelledBatches,
   loadNetworks,
   runDefaults,
   type EvalCallbacks,
@@ -61,6 +63,12 @@ export interface TokenizerEvaluation {
   rfid: number | null;
   rfidName: string | null;
   rfidFeatures: string | null;
+  /**
+   * The classifier's accuracy on the originals and on their reconstructions (labelled data whose
+   * classes the classifier knows; else null): how much of the class a token grid keeps — the ceiling
+   * of a prior's class accuracy over this tokenizer, as judged by the same classifier.
+   */
+  classAccuracy: { originals: number; reconstructions: number } | null;
   downsample: number;
   codebookSize: number;
   used: number;
@@ -110,7 +118,10 @@ export async function evaluateTokenizer(o: EvaluateTokenizerOptions): Promise<To
     }
     const view = evalSplit(ds, split, valCount);
     const extractor = nets?.extractor;
-    const m = measureTokenizer(model, view, { limit: o.limit, batchSize, extractor, onProgress: o.onProgress });
+    const clf = nets?.classifier;
+    const classMap = clf && ds.classNames.length > 1 ? mapClasses(ds.classNames, clf.classNames) : undefined;
+    const classifier = clf && classMap ? { net: clf, classMap } : undefined;
+    const m = measureTokenizer(model, view, { limit: o.limit, batchSize, extractor, classifier, onProgress: o.onProgress });
     return {
       model: file,
       kind: model.kind,
@@ -126,6 +137,7 @@ export async function evaluateTokenizer(o: EvaluateTokenizerOptions): Promise<To
       rfid: m.rfid,
       rfidName: extractor ? 'r' + fidName(extractor) : null,
       rfidFeatures: extractor ? (nets!.inception ? nets!.inceptionFile : nets!.classifierFile) : null,
+      classAccuracy: m.classAccuracy,
       downsample: f,
       codebookSize: model.codebookSize,
       used: m.used,
@@ -159,6 +171,7 @@ export interface TokenizerMeasures {
   ssim: number | null;
   l1: number | null;
   rfid: number | null;
+  classAccuracy: { originals: number; reconstructions: number } | null;
   used: number;
   tokens: number;
   utilization: number;
@@ -168,13 +181,20 @@ export interface TokenizerMeasures {
 /**
  * The measuring part of evaluateTokenizer, synchronous, on images already loaded: `limit` images of
  * `view` spread evenly over it (stores may be ordered by class), encoded and decoded `batchSize` at a
- * time; rFID when an extractor is given. For callers holding a model and a Dataset (benchmarks, a
+ * time; rFID when an extractor is given, class accuracy of originals and reconstructions when a
+ * classifier is (classMap: dataset class → classifier class). For callers holding a model and a Dataset (benchmarks, a
  * trainer's validation); the model is used as it is (put it in eval mode).
  */
 export function measureTokenizer(
   model: Tokenizer,
   view: Dataset,
-  o: { limit?: number; batchSize?: number; extractor?: FeatureExtractor; onProgress?: (p: EvalProgress) => void } = {},
+  o: {
+    limit?: number;
+    batchSize?: number;
+    extractor?: FeatureExtractor;
+    classifier?: { net: FeatureExtractor; classMap: readonly number[] };
+    onProgress?: (p: EvalProgress) => void;
+  } = {},
 ): TokenizerMeasures {
   const n = Math.min(view.size, o.limit ?? Infinity);
   const order = Array.from({ length: n }, (_, i) => Math.floor((i * view.size) / n));
@@ -188,9 +208,13 @@ export function measureTokenizer(
   let psnrFinite = 0;
   let ssimSum = 0;
   let l1Sum = 0;
+  let rightOriginal = 0;
+  let rightRecon = 0;
   let done = 0;
+  const clf = o.classifier;
+  const wanted = clf ? T.tensor([...clf.classMap], { dtype: 'int64' }).keep() : undefined;
   try {
-    for (const x of imageBatches(view, o.batchSize ?? 32, order)) {
+    for (const { images: x, labels } of labelledBatches(view, o.batchSize ?? 32, order)) {
       T.tidy(() =>
         T.noGrad(() => {
           const codes = model.encodeLevels(x);
@@ -202,9 +226,17 @@ export function measureTokenizer(
           }
           if (withSsim) for (const v of ssimPerImage(x, r)) ssimSum += v;
           l1Sum += x.sub(r).abs().mean([1, 2, 3]).sum().item();
-          if (extractor) {
-            realStats!.update(extractor.features(x).features);
-            reconStats!.update(extractor.features(r).features);
+          const fx = extractor?.features(x);
+          const fr = extractor?.features(r);
+          if (fx && fr) {
+            realStats!.update(fx.features);
+            reconStats!.update(fr.features);
+          }
+          if (clf) {
+            const want = wanted!.indexSelect(0, labels);
+            const logits = (img: Tensor, f: { logits: Tensor } | undefined) => (clf.net === extractor && f ? f.logits : clf.net.features(img).logits);
+            rightOriginal += logits(x, fx).argmax(1).eq(want).sum().item();
+            rightRecon += logits(r, fr).argmax(1).eq(want).sum().item();
           }
           codes.forEach((level, li) => {
             const c = countCodes(level, levels[li]!.codebookSize);
@@ -231,6 +263,7 @@ export function measureTokenizer(
       ssim: withSsim && n ? ssimSum / n : null,
       l1: n ? l1Sum / n : null,
       rfid: extractor && n >= 2 ? frechetDistanceOf(realStats!, reconStats!) : null,
+      classAccuracy: clf && n ? { originals: rightOriginal / n, reconstructions: rightRecon / n } : null,
       used: usage.used,
       tokens: usage.tokens,
       utilization: usage.utilization,
@@ -239,5 +272,6 @@ export function measureTokenizer(
   } finally {
     realStats?.dispose();
     reconStats?.dispose();
+    wanted?.dispose();
   }
 }

@@ -228,18 +228,24 @@ export function evalSplit(ds: Dataset, split: EvalSplit, valCount: number): Data
   return split === 'val' ? parts.val : parts.train;
 }
 
-/** Batches of `view`'s images at `order` (default: all, in order), each freed once the consumer moves on. */
-export function* imageBatches(view: Dataset, batchSize: number, order?: readonly number[]): Generator<Tensor> {
+/** Batches of `view`'s images and labels at `order` (default: all, in order), each freed once the consumer moves on. */
+export function* labelledBatches(view: Dataset, batchSize: number, order?: readonly number[]): Generator<{ images: Tensor; labels: Tensor }> {
   const n = order?.length ?? view.size;
   for (let start = 0; start < n; start += batchSize) {
     const idx = Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => order?.[start + i] ?? start + i);
-    const images = view.batch(idx).images;
+    const b = view.batch(idx);
     try {
-      yield images;
+      yield b;
     } finally {
-      images.dispose();
+      b.images.dispose();
+      b.labels.dispose();
     }
   }
+}
+
+/** Batches of `view`'s images at `order` (default: all, in order), each freed once the consumer moves on. */
+export function* imageBatches(view: Dataset, batchSize: number, order?: readonly number[]): Generator<Tensor> {
+  for (const b of labelledBatches(view, batchSize, order)) yield b.images;
 }
 
 // ------------------------------------------------------------------ two folders

@@ -4,7 +4,7 @@
 // averaged over the sequence (iGPT's f^l = mean_i n^l_i, n^l = layer_norm(h^l): the normalised input
 // of the next block, or the final norm after the last one), and a linear softmax classifier trained
 // on the training split is scored by top-1 accuracy on the validation split. Every block is probed
-// unless one is asked for. Baselines: the same probe on raw pixels, and on a randomly initialised
+// unless one is asked for; the block reported is chosen on held-out training features. Baselines: the same probe on raw pixels, and on a randomly initialised
 // prior of the same configuration. The classifier's weight decay is chosen per feature set on a
 // held-out fifth of the training features, never on the validation split.
 import * as T from '../torch/index.js';
@@ -133,6 +133,17 @@ export interface ProbeRow {
   accuracy: number;
 }
 
+/**
+ * The block a probe reports: the best on the held-out fifth of the training features (the first on
+ * ties), so the validation split that scores it never chooses it, as it never chooses the weight
+ * decay. Rows without a held-out accuracy (a weight decay was given) are chosen by validation accuracy.
+ */
+export function bestProbeRow(rows: readonly ProbeRow[]): ProbeRow {
+  if (rows.length === 0) throw new Error('bestProbeRow: no rows');
+  const score = rows.every((r) => r.heldOutAccuracy !== null) ? (r: ProbeRow) => r.heldOutAccuracy! : (r: ProbeRow) => r.accuracy;
+  return rows.reduce((a, r) => (score(r) > score(a) ? r : a));
+}
+
 export interface ProbeResult {
   arch: string;
   data: string;
@@ -143,6 +154,7 @@ export interface ProbeResult {
   valImages: number;
   /** The trained prior, one row per block probed. */
   rows: ProbeRow[];
+  /** The block chosen by bestProbeRow (on held-out training features). */
   best: ProbeRow;
   /** The random-init prior, one row per block probed. */
   randomRows: ProbeRow[];
@@ -269,7 +281,6 @@ export async function probePrior(o: ProbeOptions): Promise<ProbeResult> {
       const randomRows = layers.map((l) => fit('random-init prior', l, tr.rand[l - 1]!, va.rand[l - 1]!));
       const pixels = fit('pixels', null, tr.pixels, va.pixels);
       for (const t of [...tr.trained, ...tr.rand, tr.pixels, tr.labels, ...va.trained, ...va.rand, va.pixels, va.labels]) t.dispose();
-      const best = (rs: ProbeRow[]) => rs.reduce((a, r) => (r.accuracy > a.accuracy ? r : a));
       return {
         arch: pm.arch,
         data: spec,
@@ -279,9 +290,9 @@ export async function probePrior(o: ProbeOptions): Promise<ProbeResult> {
         trainImages: trainIdx.length,
         valImages: valIdx.length,
         rows,
-        best: best(rows),
+        best: bestProbeRow(rows),
         randomRows,
-        randomBest: best(randomRows),
+        randomBest: bestProbeRow(randomRows),
         pixels,
       };
     } finally {

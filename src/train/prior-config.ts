@@ -28,7 +28,7 @@ export interface PriorTrainConfig {
   seed: number;
   /** Hierarchical priors (a multi-level tokenizer): train only this level; null = every level. */
   level: PriorLevel | null;
-  /** Hierarchical priors: a prior model file whose weights this run starts from (e.g. the top level trained before --level bottom); null = none. */
+  /** A prior model file whose weights this run starts from (a prior to fine-tune on other data, or the top level trained before --level bottom); null = none. */
   from: string | null;
 }
 
@@ -127,7 +127,7 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
       normalize: absolutePath,
       resume: 'fixed',
       metavar: 'file',
-      help: 'hierarchical prior: start from the weights of this prior model file, e.g. --level bottom --from <top run>/model.safetensors',
+      help: 'start from the weights of this prior model file (same tokenizer, sizes and classes): fine-tune it on other --data, or train a hierarchical level after the other, e.g. --level bottom --from <top run>/model.safetensors',
     },
     valCount: { type: 'int', min: 1, resume: 'fixed', help: "validation images held out, as in train tokenizer (default: the tokenizer run's, else 500)" },
     logEvery: { type: 'int', min: 1, default: 50, resume: 'free', help: 'progress line every N steps when stderr is not a terminal' },

@@ -83,10 +83,8 @@ export class PriorTrainer implements Trainable {
     // A multi-level tokenizer (VQ-VAE-2) gets a hierarchical prior: one c.arch prior per level, same size.
     const levels = tok.levels;
     const hier = levels.length > 1;
-    if (!hier && (c.level !== null || c.from !== null)) {
-      throw new Error(
-        `--level and --from apply to hierarchical priors, over a multi-level tokenizer such as vqvae2; this ${tok.kind} tokenizer has one token level`,
-      );
+    if (!hier && c.level !== null) {
+      throw new Error(`--level applies to hierarchical priors, over a multi-level tokenizer such as vqvae2; this ${tok.kind} tokenizer has one token level`);
     }
     if (hier && levels.length !== PRIOR_LEVELS.length)
       throw new Error(`a hierarchical prior has ${PRIOR_LEVELS.length} levels; this tokenizer has ${levels.length}`);
@@ -155,7 +153,7 @@ export class PriorTrainer implements Trainable {
     this.#order = this.#permutation(0);
   }
 
-  /** --from: the prior weights of an earlier hierarchical run over the same tokenizer and prior shape. */
+  /** --from: the prior weights of an earlier run over the same tokenizer, prior shape and classes (a level trained before, or a prior fine-tuned on other data). */
   #startFrom(path: string): void {
     const from = PriorModel.load(path);
     try {

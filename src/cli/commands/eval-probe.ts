@@ -11,11 +11,16 @@ export const command = defineCommand({
     'sequence (iGPT), trains a linear softmax classifier on the training split (all of it, or --train-count images; its ' +
     'weight decay chosen on a held-out fifth of them) and reports top-1 accuracy on ' +
     "the validation split (--val-count, default the run's, else 500). Without --layer every block is probed and the " +
-    'best reported. Baselines: the same probe on raw pixels and on a randomly initialised prior of the same size.',
+    'best on the held-out fifth reported (the validation split chooses neither block nor weight decay). Baselines: the same probe on raw pixels and on a randomly initialised prior of the same size.',
   options: {
     model: { type: 'string', required: true, metavar: 'file', help: 'prior model file (autoregressive or MaskGIT)' },
     data: { type: 'string', metavar: 'spec', help: "labelled dataset: 'mnist', 'emoji:<vendor>[,…]' or 'folder:<path>' (default: the model's)" },
-    layer: { type: 'number', integer: true, metavar: 'k', help: 'probe only block k (1 = first); default: all blocks, best reported' },
+    layer: {
+      type: 'number',
+      integer: true,
+      metavar: 'k',
+      help: 'probe only block k (1 = first); default: all blocks, the best on held-out training images reported',
+    },
     valCount: { type: 'number', integer: true, min: 1, help: "size of the validation split (default: the run's, else 500)" },
     trainCount: {
       type: 'number',
@@ -47,15 +52,20 @@ export const command = defineCommand({
     ctx.out(
       `${o.model} (${r.arch}, ${r.blocks} blocks) on ${r.data} at ${r.size}×${r.size}: ${r.classes} classes, ${c.formatCount(r.trainImages)} train / ${c.formatCount(r.valImages)} validation images`,
     );
-    ctx.out('  features              block  dim    weight decay  train acc  val acc (top-1)');
-    const line = (name: string, row: { layer: number | null; dim: number; weightDecay: number; trainAccuracy: number; accuracy: number }) =>
+    ctx.out('  features              block  dim    weight decay  train acc  held-out  val acc (top-1)');
+    const line = (
+      name: string,
+      row: { layer: number | null; dim: number; weightDecay: number; heldOutAccuracy: number | null; trainAccuracy: number; accuracy: number },
+    ) =>
       ctx.out(
-        `  ${name.padEnd(20)}  ${String(row.layer ?? '-').padStart(5)}  ${String(row.dim).padStart(5)}  ${String(row.weightDecay).padStart(12)}  ${pct(row.trainAccuracy).padStart(9)}  ${pct(row.accuracy).padStart(9)}`,
+        `  ${name.padEnd(20)}  ${String(row.layer ?? '-').padStart(5)}  ${String(row.dim).padStart(5)}  ${String(row.weightDecay).padStart(12)}  ${pct(row.trainAccuracy).padStart(9)}  ${(row.heldOutAccuracy === null ? '-' : pct(row.heldOutAccuracy)).padStart(8)}  ${pct(row.accuracy).padStart(9)}`,
       );
     for (const row of r.rows) line('prior', row);
     for (const row of r.randomRows) line('random-init prior', row);
     line('pixels', r.pixels);
-    ctx.out(`best: block ${r.best.layer} ${pct(r.best.accuracy)}; random-init best ${pct(r.randomBest.accuracy)}; pixels ${pct(r.pixels.accuracy)}`);
+    ctx.out(
+      `best (on held-out training images): block ${r.best.layer} ${pct(r.best.accuracy)}; random-init best ${pct(r.randomBest.accuracy)}; pixels ${pct(r.pixels.accuracy)}`,
+    );
     return 0;
   },
 });

@@ -35,7 +35,7 @@ export const command = defineCommand({
   ],
   async run(o, _pos, ctx) {
     const c = await import('../tokenizer-common.js');
-    const { checkFeatureFiles, runEvaluation, na } = await import('../eval-common.js');
+    const { checkFeatureFiles, runEvaluation, na, pct } = await import('../eval-common.js');
     const { evaluateTokenizer } = await import('../../metrics/evaluate-tokenizer.js');
     c.requireFile(o.model, 'model file');
     if (o.noRfid && (o.classifier !== undefined || o.inception !== undefined)) throw new UsageError('--no-rfid contradicts --classifier/--inception');
@@ -88,6 +88,14 @@ export const command = defineCommand({
             [
               r.rfidName,
               `${na(r.rfid, 3)} (reconstructions vs the originals of this split; ${o.inception !== undefined ? 'FID Inception' : 'classifier'} ${r.rfidFeatures})`,
+            ] as [string, string],
+          ]
+        : []),
+      ...(r.classAccuracy
+        ? [
+            [
+              'class accuracy',
+              `${pct(r.classAccuracy.reconstructions)} of reconstructions, ${pct(r.classAccuracy.originals)} of originals (the classifier's; a prior over these tokens is judged by it)`,
             ] as [string, string],
           ]
         : []),
