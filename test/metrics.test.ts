@@ -16,7 +16,8 @@ import type { Classifier } from '../src/metrics/classifier.js';
 import { psnr, ssim, codebookUsage, l1 } from '../src/metrics/image.js';
 import type { EvalProgress } from '../src/metrics/evaluate.js';
 import { evaluateTokenizer } from '../src/metrics/evaluate-tokenizer.js';
-import { evaluatePrior, mapClasses } from '../src/metrics/evaluate-prior.js';
+import { evaluatePrior } from '../src/metrics/evaluate-prior.js';
+import { mapClasses } from '../src/metrics/evaluate.js';
 import { loadJsonFixture } from './helpers.js';
 
 const cases = loadJsonFixture<{ shape: number[]; a: number[]; b: number[]; psnr: number; ssim: number }[]>('metrics', 'skimage.json');

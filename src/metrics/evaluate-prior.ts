@@ -8,7 +8,6 @@
 import * as T from '../torch/index.js';
 import { checkNumber } from '../io/validate.js';
 import { loadDataset, formatDatasetSpec, parseDatasetSpec } from '../data/index.js';
-import { normalizeClassName } from '../data/classes.js';
 import { PriorModel, type GenerateOptions, type SamplingSettings } from '../priors/index.js';
 import { collectFeatures } from './features.js';
 import { rejectionSample } from './rejection.js';
@@ -19,6 +18,7 @@ import {
   imageBatches,
   inceptionScoreOf,
   loadNetworks,
+  mapClasses,
   metricNames,
   runDefaults,
   selectFeatures,
@@ -114,15 +114,6 @@ export interface PriorEvaluation {
   classAccuracy: number | null;
   /** One row per acceptance rate asked for; null without rejection sampling. */
   acceptance: PriorEvalRow[] | null;
-}
-
-/** Each model class → the classifier's id for the same class name (exact, else normalised), or undefined when one has no match. */
-export function mapClasses(modelNames: readonly string[], clfNames: readonly string[]): number[] | undefined {
-  const ids = modelNames.map((n) => {
-    const exact = clfNames.indexOf(n);
-    return exact >= 0 ? exact : clfNames.findIndex((c) => normalizeClassName(c) === normalizeClassName(n));
-  });
-  return ids.every((i) => i >= 0) ? ids : undefined;
 }
 
 /** Samples a prior and measures the samples; see PriorEvaluation for the figures. */

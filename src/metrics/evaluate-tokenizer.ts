@@ -5,19 +5,18 @@
 // validation split is the trainer's: the same deterministic hash split with the same count. Runs in
 // batches; code counts are accumulated as it goes, so memory does not grow with the split.
 import * as T from '../torch/index.js';
-import type { Tensor } from '../torch/index.js';
 import { loadDataset, parseDatasetSpec, formatDatasetSpec, type Dataset } from '../data/index.js';
 import { countCodes, codebookUsage } from '../quantize/stats.js';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.js';
 import { RunningGaussian, frechetDistanceOf } from './distribution.js';
 import { fidName, type FeatureExtractor } from './features.js';
 import { psnrPerImage, ssimPerImage } from './image.js';
-import { mapClasses } from './evaluate-prior.js';
 import {
   EvalOptionsError,
   evalSplit,
   labelledBatches,
   loadNetworks,
+  mapClasses,
   runDefaults,
   type EvalCallbacks,
   type EvalProgress,
@@ -182,8 +181,8 @@ export interface TokenizerMeasures {
  * The measuring part of evaluateTokenizer, synchronous, on images already loaded: `limit` images of
  * `view` spread evenly over it (stores may be ordered by class), encoded and decoded `batchSize` at a
  * time; rFID when an extractor is given, class accuracy of originals and reconstructions when a
- * classifier is (classMap: dataset class → classifier class). For callers holding a model and a Dataset (benchmarks, a
- * trainer's validation); the model is used as it is (put it in eval mode).
+ * classifier is (classMap: dataset class → classifier class). For callers holding a model and a
+ * Dataset (benchmarks, a trainer's validation); the model is used as it is (put it in eval mode).
  */
 export function measureTokenizer(
   model: Tokenizer,
@@ -233,10 +232,11 @@ export function measureTokenizer(
             reconStats!.update(fr.features);
           }
           if (clf) {
+            // The classifier is usually the rFID network too: reuse its forward then.
+            const reuse = clf.net === extractor;
             const want = wanted!.indexSelect(0, labels);
-            const logits = (img: Tensor, f: { logits: Tensor } | undefined) => (clf.net === extractor && f ? f.logits : clf.net.features(img).logits);
-            rightOriginal += logits(x, fx).argmax(1).eq(want).sum().item();
-            rightRecon += logits(r, fr).argmax(1).eq(want).sum().item();
+            rightOriginal += (reuse ? fx! : clf.net.features(x)).logits.argmax(1).eq(want).sum().item();
+            rightRecon += (reuse ? fr! : clf.net.features(r)).logits.argmax(1).eq(want).sum().item();
           }
           codes.forEach((level, li) => {
             const c = countCodes(level, levels[li]!.codebookSize);

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { ConfigError } from '../io/validate.js';
-import { loadDataset, readImage, type Dataset } from '../data/index.js';
+import { loadDataset, normalizeClassName, readImage, type Dataset } from '../data/index.js';
 import { collectFeatures, fidName, type FeatureExtractor, type FeatureSet } from './features.js';
 import { RunningGaussian, frechetDistanceOf, kernelInceptionDistance, precisionRecall, inceptionScore, defaultIsSplits } from './distribution.js';
 import { Classifier, loadClassifier } from './classifier.js';
@@ -226,6 +226,15 @@ export function evalSplit(ds: Dataset, split: EvalSplit, valCount: number): Data
     throw new EvalOptionsError(`${ds.spec} has ${ds.size} images: a validation split of ${valCount} leaves none for training; use a smaller validation count`);
   const parts = ds.split({ valCount });
   return split === 'val' ? parts.val : parts.train;
+}
+
+/** Each model (or dataset) class → the classifier's id for the same class name (exact, else normalised), or undefined when one has no match. */
+export function mapClasses(modelNames: readonly string[], clfNames: readonly string[]): number[] | undefined {
+  const ids = modelNames.map((n) => {
+    const exact = clfNames.indexOf(n);
+    return exact >= 0 ? exact : clfNames.findIndex((c) => normalizeClassName(c) === normalizeClassName(n));
+  });
+  return ids.every((i) => i >= 0) ? ids : undefined;
 }
 
 /** Batches of `view`'s images and labels at `order` (default: all, in order), each freed once the consumer moves on. */

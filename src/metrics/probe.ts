@@ -4,9 +4,9 @@
 // averaged over the sequence (iGPT's f^l = mean_i n^l_i, n^l = layer_norm(h^l): the normalised input
 // of the next block, or the final norm after the last one), and a linear softmax classifier trained
 // on the training split is scored by top-1 accuracy on the validation split. Every block is probed
-// unless one is asked for; the block reported is chosen on held-out training features. Baselines: the same probe on raw pixels, and on a randomly initialised
-// prior of the same configuration. The classifier's weight decay is chosen per feature set on a
-// held-out fifth of the training features, never on the validation split.
+// unless one is asked for. Baselines: the same probe on raw pixels, and on a randomly initialised
+// prior of the same configuration. The classifier's weight decay (per feature set) and the block
+// reported are chosen on a held-out fifth of the training features, never on the validation split.
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Adam } from '../optim/index.js';
