@@ -15,6 +15,7 @@ import * as T from '../src/torch/index.js';
 import { evaluateTokenizer, evaluatePrior, probePrior, bestProbeRow, type EvaluatePriorOptions } from '../src/metrics/index.js';
 import { barChartSvg } from '../src/train/plot.js';
 import { renderCodecSection } from './codec.js';
+import { table as familiesTable } from './prior-families.js';
 import { repoRootFromHere } from './util.js';
 
 const root = repoRootFromHere(import.meta.url);
@@ -176,6 +177,11 @@ const STEPS: Step[] = [
     group: 'long',
     args: [join(root, 'dist/bench/tokenizers.js'), '--set', '8x8', '--steps', '1000', '--batch-size', '8', '--ch', '32', '--codebook-size', '1024'],
   },
+  ...['emoji:google', 'mnist'].map((data): Step => ({
+    name: `prior families ${data.split(':')[0]}`,
+    group: 'long',
+    args: [join(root, 'dist/bench/prior-families.js'), '--data', data, '--steps', '3000', '--n', '500'],
+  })),
   { name: 'codebook', group: 'long', args: [join(root, 'dist/bench/codebook.js'), '--steps', '1000', '--out', 'bench/results/codebook'] },
   // Compression codec against JPEG/WebP/AVIF (issue 14); ~15 min on 2 cores. Photo rows need `sh bench/fetch-photos.sh`.
   { name: 'codec', group: 'long', args: [join(root, 'dist/bench/codec.js'), '--out', 'bench/results/codec'] },
@@ -384,6 +390,38 @@ function render(stamp: string[]): string {
     }
   }
 
+  // AR vs MaskGIT vs VQ-Diffusion at equal parameters and steps (long).
+  const families = ['emoji', 'mnist'].map((d) => readJson(`prior-families/${d}.json`)).filter(Boolean);
+  if (families.length) {
+    L.push(
+      '## Prior families at equal size and budget: autoregressive vs MaskGIT vs VQ-Diffusion',
+      '',
+      'Each prior is trained from scratch over the shipped tokenizer’s tokens of the same training images, with about the same parameter count (4 blocks, 4 heads; VQ-Diffusion at width 112 against 128, because its adaptive-LayerNorm maps add a third to each block), the same AdamW schedule (lr 1e-3, 200 warmup steps, cosine), batch of 32, EMA 0.999 and number of steps, then sampled with and without classifier-free guidance (scale 3, learned null class). Class accuracy and FID use the project classifier against the 500 held-out images; ms / image is the wall time of sampling and decoding in batches of 100. Loss: each family’s own training loss in eval mode, with the same random draws, on 500 training and the 500 held-out images — the autoregressive NLL in nats per token, MaskGIT’s masked-token cross-entropy, VQ-Diffusion’s weighted bound — so it compares training with held-out data within a row, not families with each other. MoVQ’s two channel tokens per position make the autoregressive sequence 128 tokens long (channels in turn) where MaskGIT and VQ-Diffusion see 64 positions.',
+      '',
+    );
+    for (const r of families) {
+      const m = r._meta;
+      L.push(
+        `**${m.data}** (tokenizer \`${m.tokenizer}\`, ${m.size}×${m.size}${m.flip ? ', with mirrored copies' : ''}; ${m.steps.toLocaleString('en-US')} steps; ${m.n} samples per row; ${m.threads} threads; measured ${String(m.date).slice(0, 10)}). Command: \`node dist/bench/prior-families.js --data ${m.data} --steps ${m.steps} --n ${m.n}\`.`,
+        '',
+        familiesTable(r),
+        '',
+      );
+      const name = String(m.data).split(':')[0];
+      for (const [arch, what] of [
+        ['ar', 'autoregressive, KV cache'],
+        ['maskgit', 'MaskGIT, 12 steps'],
+        ['diffusion', 'VQ-Diffusion, 100 steps'],
+      ])
+        for (const cfg of ['', '-cfg'])
+          if (existsSync(join(R, `prior-families/${name}-${arch}${cfg}.png`)))
+            L.push(
+              `![${name}: ${what}${cfg ? ', cfg 3' : ''}](bench/results/prior-families/${name}-${arch}${cfg}.png)`,
+              `*${name}: ${what}${cfg ? ', cfg 3' : ''}; one row per class, seed 0.*`,
+              '',
+            );
+    }
+  }
   // Tokenizer comparison (long).
   const tk = readJson('tokenizers/results.json');
   if (tk) {

@@ -16,10 +16,11 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { loadDataset } from '../src/data/index.js';
 import { TokenizerTrainer, defaultTokenizerConfig, type TokenizerTrainConfig } from '../src/train/tokenizer.js';
-import { readLog, runTraining } from '../src/train/run.js';
+import { runTraining } from '../src/train/run.js';
 import { measureTokenizer } from '../src/metrics/evaluate-tokenizer.js';
 import { imageBatches, loadNetworks } from '../src/metrics/evaluate.js';
 import * as T from '../src/torch/index.js';
+import { loggedSteps } from './util.js';
 import type { TokenizerKind } from '../src/tokenizers/index.js';
 
 interface Variant {
@@ -187,22 +188,6 @@ async function main(): Promise<void> {
   }
   nets.dispose();
   console.log(table(results));
-}
-
-/** Training steps and their seconds in a run log, leaving out gaps over a minute per step (a stopped and resumed run); null when none. */
-function loggedSteps(path: string): { steps: number; seconds: number } | null {
-  const rows = readLog(path);
-  let steps = 0;
-  let ms = 0;
-  for (let i = 1; i < rows.length; i++) {
-    const dt = rows[i]!.time! - rows[i - 1]!.time!;
-    const ds = rows[i]!.step! - rows[i - 1]!.step!;
-    if (ds > 0 && dt > 0 && dt < 60_000 * ds) {
-      steps += ds;
-      ms += dt;
-    }
-  }
-  return ms > 0 ? { steps, seconds: ms / 1000 } : null;
 }
 
 /**
