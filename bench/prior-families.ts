@@ -68,6 +68,10 @@ async function main(): Promise<void> {
   if (a.table) return void console.log(table(results));
   const steps = Number(a.steps);
   const n = Number(a.n);
+  // One budget per results file, so its rows stay comparable.
+  const old = results._meta;
+  if (old && (old.steps !== steps || old.n !== n))
+    throw new Error(`${resultsPath} holds ${old.steps}-step runs sampled ${old.n} times; give another --out for --steps ${steps} --n ${n}`);
   mkdirSync(a.out!, { recursive: true });
   const archs = (a.only?.split(',') ?? ['ar', 'maskgit', 'diffusion']) as Arch[];
   for (const arch of archs) if (!(arch in WIDTH)) throw new Error(`--only: unknown prior '${arch}' (ar, maskgit, diffusion)`);
