@@ -4,7 +4,7 @@
 // with and without classifier-free guidance and measured against the same held-out split by the
 // project classifier (class accuracy, FID-tessera-*) and the wall time per image.
 //
-//   node dist/bench/prior-families.js --data mnist|emoji:google [--steps 3000] [--n 500]
+//   node dist/bench/prior-families.js --data mnist|emoji:google [--steps 3000] [--n 500] [--classes reference|uniform]
 //        [--only ar,maskgit,diffusion] [--runs runs/bench-priors] [--out bench/results/prior-families] [--table]
 //
 // Trains in <runs>/<dataset>/<arch>/ (an unfinished run resumes; a finished one is reused), writes
@@ -19,7 +19,7 @@ import { loadTokenizer } from '../src/tokenizers/index.js';
 import { PriorTrainer, encodeDataset, type PriorTrainConfig } from '../src/train/prior.js';
 import { CHECKPOINT_FILE, SIGNAL_EXIT, readLog, runTraining } from '../src/train/run.js';
 import { PriorModel } from '../src/priors/index.js';
-import { evaluatePrior, type PriorSampling } from '../src/metrics/index.js';
+import { evaluatePrior, CLASS_MIXES, type ClassMix, type PriorSampling } from '../src/metrics/index.js';
 import { loggedSteps } from './util.js';
 
 type Arch = PriorTrainConfig['arch'];
@@ -58,6 +58,7 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: 'runs/bench-priors' },
       out: { type: 'string', default: 'bench/results/prior-families' },
       table: { type: 'boolean', default: false },
+      classes: { type: 'string', default: 'reference' },
     },
   });
   const preset = DATASETS[a.data!];
@@ -68,10 +69,16 @@ async function main(): Promise<void> {
   if (a.table) return void console.log(table(results));
   const steps = Number(a.steps);
   const n = Number(a.n);
-  // One budget per results file, so its rows stay comparable.
+  const classes = a.classes as ClassMix;
+  if (!CLASS_MIXES.includes(classes)) throw new Error(`--classes: ${CLASS_MIXES.join(' or ')}, got '${a.classes}'`);
+  // One budget and one class mix per results file, so its rows stay comparable (files written before
+  // --classes asked for every class equally often).
   const old = results._meta;
-  if (old && (old.steps !== steps || old.n !== n))
-    throw new Error(`${resultsPath} holds ${old.steps}-step runs sampled ${old.n} times; give another --out for --steps ${steps} --n ${n}`);
+  const oldClasses = old?.classes ?? 'uniform';
+  if (old && (old.steps !== steps || old.n !== n || oldClasses !== classes))
+    throw new Error(
+      `${resultsPath} holds ${old.steps}-step runs sampled ${old.n} times with --classes ${oldClasses}; give another --out for --steps ${steps} --n ${n} --classes ${classes}`,
+    );
   mkdirSync(a.out!, { recursive: true });
   const archs = (a.only?.split(',') ?? ['ar', 'maskgit', 'diffusion']) as Arch[];
   for (const arch of archs) if (!(arch in WIDTH)) throw new Error(`--only: unknown prior '${arch}' (ar, maskgit, diffusion)`);
@@ -121,7 +128,7 @@ async function main(): Promise<void> {
       console.log(`${arch}: training loss ${loss.train.toFixed(4)}, held-out ${loss.heldOut.toFixed(4)}`);
       const rows = [];
       for (const s of SETTINGS[arch]) {
-        const r = await evaluatePrior({ model, n, batchSize: 100, valCount: 500, sampling: { ...s.sampling, defaults: false } });
+        const r = await evaluatePrior({ model, n, batchSize: 100, valCount: 500, classes, sampling: { ...s.sampling, defaults: false } });
         rows.push({
           label: s.label,
           classAccuracy: r.classAccuracy,
@@ -154,7 +161,17 @@ async function main(): Promise<void> {
     } finally {
       model.dispose();
     }
-    const meta = { data: a.data, tokenizer: preset.tokenizer, size: preset.size, flip: preset.flip, steps, batchSize: 32, n, threads: T.getNumThreads() };
+    const meta = {
+      data: a.data,
+      tokenizer: preset.tokenizer,
+      size: preset.size,
+      flip: preset.flip,
+      steps,
+      batchSize: 32,
+      n,
+      classes,
+      threads: T.getNumThreads(),
+    };
     results._meta = { ...meta, date: new Date().toISOString() };
     writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
   }

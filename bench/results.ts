@@ -34,7 +34,8 @@ interface Step {
 const onWarning = (l: string): void => void process.stderr.write(`  warning: ${l}\n`);
 const onNote = (l: string): void => void process.stderr.write(`  note: ${l}\n`);
 /** The same evaluation as `tessera eval prior --model models/<model>.safetensors --json` with these settings. */
-const prior = (model: string, o: Omit<EvaluatePriorOptions, 'model'>) => () => evaluatePrior({ model: `models/${model}.safetensors`, onWarning, onNote, ...o });
+const prior = (model: string, o: Omit<EvaluatePriorOptions, 'model'>) => () =>
+  evaluatePrior({ model: `models/${model}.safetensors`, baseline: true, onWarning, onNote, ...o });
 
 /** Priors the linear probe reads (AR and MaskGIT over one token level) and their labelled data. */
 const PROBES: [string, string][] = [
@@ -99,6 +100,19 @@ export const EVAL_STEPS: Step[] = [
     group: 'evals',
     evaluate: prior('emoji-maskgit', { n: 500, sampling: { steps: 12, cfg: 3 } }),
     json: 'evals/prior-emoji-maskgit-cfg3.json',
+  },
+  // The same with every class equally often: the emoji classes are imbalanced (see the table's note).
+  {
+    name: 'eval prior emoji maskgit uniform',
+    group: 'evals',
+    evaluate: prior('emoji-maskgit', { n: 500, classes: 'uniform', sampling: { steps: 12, defaults: false } }),
+    json: 'evals/prior-emoji-maskgit-uniform.json',
+  },
+  {
+    name: 'eval prior emoji maskgit cfg uniform',
+    group: 'evals',
+    evaluate: prior('emoji-maskgit', { n: 500, classes: 'uniform', sampling: { steps: 12, cfg: 3 } }),
+    json: 'evals/prior-emoji-maskgit-cfg3-uniform.json',
   },
   // VIM: the autoregressive prior over the emoji ViT-VQGAN's tokens (64 px), plain and guided.
   {
@@ -180,7 +194,7 @@ const STEPS: Step[] = [
   ...['emoji:google', 'mnist'].map((data): Step => ({
     name: `prior families ${data.split(':')[0]}`,
     group: 'long',
-    args: [join(root, 'dist/bench/prior-families.js'), '--data', data, '--steps', '3000', '--n', '500'],
+    args: [join(root, 'dist/bench/prior-families.js'), '--data', data, '--steps', '3000', '--n', '500', '--classes', 'uniform'],
   })),
   { name: 'codebook', group: 'long', args: [join(root, 'dist/bench/codebook.js'), '--steps', '1000', '--out', 'bench/results/codebook'] },
   // Compression codec against JPEG/WebP/AVIF (issue 14); ~15 min on 2 cores. Photo rows need `sh bench/fetch-photos.sh`.
@@ -285,6 +299,8 @@ function render(stamp: string[]): string {
     ['mnist-vqvae2, hierarchical AR, cfg 3', readJson('evals/prior-mnist-vqvae2-rec.json')],
     ['emoji-maskgit, 12 steps', readJson('evals/prior-emoji-maskgit.json')],
     ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3.json')],
+    ['emoji-maskgit, 12 steps', readJson('evals/prior-emoji-maskgit-uniform.json')],
+    ['emoji-maskgit, 12 steps, cfg 3', readJson('evals/prior-emoji-maskgit-cfg3-uniform.json')],
     ['emoji-vit-ar (ViT-VQGAN, 64 px), KV cache', readJson('evals/prior-emoji-vit-ar.json')],
     ['emoji-vit-ar (ViT-VQGAN, 64 px), KV cache, cfg 3', readJson('evals/prior-emoji-vit-ar-cfg3.json')],
   ];
@@ -292,18 +308,22 @@ function render(stamp: string[]): string {
     L.push(
       '### Priors: samples against the held-out split',
       '',
-      '| prior | samples | FID | IS (data) | precision | recall | class accuracy | ms / image |',
-      '|---|---|---|---|---|---|---|---|',
+      '| prior | samples | classes | FID (baseline) | IS (data) | precision | recall | class accuracy (data) | ms / image |',
+      '|---|---|---|---|---|---|---|---|---|',
     );
     for (const [name, r] of priors) {
       if (!r) continue;
+      // Files written before --classes asked for every class equally often.
+      const mix = r.classes > 0 ? (r.sampling.classes ?? 'uniform') : '—';
+      const base = r.baseline ? ` (${f(r.baseline.fid, 2)})` : '';
+      const dataAcc = r.reference?.classAccuracy != null ? ` (${pct(r.reference.classAccuracy)})` : '';
       L.push(
-        `| ${name} | ${r.images} | ${r.names.fid} ${f(r.fid, 2)} | ${f(r.is?.mean, 2)} (${f(r.reference?.is?.mean, 2)}) | ${f(r.precision, 3)} | ${f(r.recall, 3)} | ${pct(r.classAccuracy)} | ${f(r.sampling.secondsPerImage * 1000, 1)} |`,
+        `| ${name} | ${r.images} | ${mix} | ${r.names.fid} ${f(r.fid, 2)}${base} | ${f(r.is?.mean, 2)} (${f(r.reference?.is?.mean, 2)}) | ${f(r.precision, 3)} | ${f(r.recall, 3)} | ${pct(r.classAccuracy)}${dataAcc} | ${f(r.sampling.secondsPerImage * 1000, 1)} |`,
       );
     }
     L.push(
       '',
-      'Reference: the 500 held-out validation images of each dataset. FID-tessera-* and IS-tessera-* use the project classifiers (models/*-classifier.safetensors), not InceptionV3: they compare Tessera models with each other, not with published FIDs. Class accuracy: the share of samples the same classifier assigns to the requested class (emoji categories are hard for it: 86% held-out accuracy on real emoji). Commands: `tessera eval prior --model models/<name>.safetensors --n 1000 [--steps 12 --cfg 3] --json`.',
+      'Reference: the 500 held-out validation images of each dataset. FID-tessera-* and IS-tessera-* use the project classifiers (models/*-classifier.safetensors), not InceptionV3: they compare Tessera models with each other, not with published FIDs. Classes: *reference* rows ask for each class in the held-out images’ proportions (the default of `tessera eval prior`), so a model that matched the data would score what the data scores; *uniform* rows ask for every class equally often (`--classes uniform`), which on emoji (62% of the held-out images are People & Body) keeps FID far from its floor even for real images. Baseline (`--baseline`): the same number of training images of the same classes through the model’s tokenizer — what a prior reproducing its training data would score. Class accuracy: the share of samples the same classifier assigns to the requested class; in brackets its accuracy on the held-out images themselves. Commands: `tessera eval prior --model models/<name>.safetensors --n 1000 [--steps 12 --cfg 3] [--classes uniform] --baseline --json`.',
       '',
     );
     const rej = priors.filter(([, r]) => Array.isArray(r?.acceptance) && r.acceptance.length > 1);
@@ -402,7 +422,7 @@ function render(stamp: string[]): string {
     for (const r of families) {
       const m = r._meta;
       L.push(
-        `**${m.data}** (tokenizer \`${m.tokenizer}\`, ${m.size}×${m.size}${m.flip ? ', with mirrored copies' : ''}; ${m.steps.toLocaleString('en-US')} steps; ${m.n} samples per row; ${m.threads} threads; measured ${String(m.date).slice(0, 10)}). Command: \`node dist/bench/prior-families.js --data ${m.data} --steps ${m.steps} --n ${m.n}\`.`,
+        `**${m.data}** (tokenizer \`${m.tokenizer}\`, ${m.size}×${m.size}${m.flip ? ', with mirrored copies' : ''}; ${m.steps.toLocaleString('en-US')} steps; ${m.n} samples per row; ${m.threads} threads; classes ${m.classes ?? 'uniform'}; measured ${String(m.date).slice(0, 10)}). Command: \`node dist/bench/prior-families.js --data ${m.data} --steps ${m.steps} --n ${m.n} --classes ${m.classes ?? 'uniform'}\`.`,
         '',
         familiesTable(r),
         '',

@@ -195,7 +195,20 @@ test('eval prior --json: named metrics over N samples against the validation spl
   assert.deepEqual(j.featureNetwork, { kind: 'classifier', file: clfFile, name: 'tessera-shapes' });
   assert.equal(j.classifier.classesMatch, true);
   assert.equal(j.classifier.default, false);
-  assert.deepEqual({ ...j.reference, is: undefined }, { data: `folder:${folder}`, split: 'val', valCount: 6, size: 16, images: 6, skipped: 0, is: undefined });
+  assert.deepEqual(
+    { ...j.reference, is: undefined, classAccuracy: undefined },
+    { data: `folder:${folder}`, split: 'val', valCount: 6, size: 16, images: 6, skipped: 0, is: undefined, classAccuracy: undefined },
+  );
+  // The classifier's accuracy on the 6 reference images, and the samples spread in their class proportions.
+  assert.ok(Number.isInteger(j.reference.classAccuracy * 6) && j.reference.classAccuracy >= 0.5, `reference accuracy ${j.reference.classAccuracy}`);
+  assert.equal(j.sampling.classes, 'reference');
+  assert.deepEqual(
+    j.perClass.map((c: Record<string, any>) => c.name),
+    ['left', 'right'],
+  );
+  assert.equal(j.perClass[0].images + j.perClass[1].images, 8);
+  const hits = j.perClass.reduce((s: number, c: Record<string, any>) => s + (c.images ? c.accuracy * c.images : 0), 0);
+  assert.ok(Math.abs(hits / 8 - j.classAccuracy) < 1e-9, `per-class hits ${hits} vs accuracy ${j.classAccuracy}`);
   assert.equal(j.images, 8);
   assert.equal(j.sampling.n, 8);
   assert.equal(j.sampling.candidates, 8);

@@ -2,13 +2,14 @@
 // evaluations (evaluateTokenizer, evaluatePrior) on hand-made models with known answers.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as T from '../src/torch/index.js';
 import type { Tensor } from '../src/torch/index.js';
 import { U8_TO_UNIT } from '../src/data/images.js';
+import { loadDataset } from '../src/data/index.js';
 import { statsFromCounts } from '../src/quantize/stats.js';
 import type { Tokenizer } from '../src/tokenizers/index.js';
 import type { PriorModel, GenerateOptions } from '../src/priors/index.js';
@@ -16,7 +17,7 @@ import type { Classifier } from '../src/metrics/classifier.js';
 import { psnr, ssim, codebookUsage, l1 } from '../src/metrics/image.js';
 import type { EvalProgress } from '../src/metrics/evaluate.js';
 import { evaluateTokenizer } from '../src/metrics/evaluate-tokenizer.js';
-import { evaluatePrior } from '../src/metrics/evaluate-prior.js';
+import { evaluatePrior, spreadClasses, baselineOrder } from '../src/metrics/evaluate-prior.js';
 import { mapClasses } from '../src/metrics/evaluate.js';
 import { loadJsonFixture } from './helpers.js';
 
@@ -142,6 +143,9 @@ function rampPrior(wrongEvery = Infinity) {
     config: { imageSize: [16, 16], classNames: ['left', 'right'], data: `folder:${folder}` },
     tokenizer: { inChannels: 1 },
     samplingSettings: (o: GenerateOptions) => ({ options: { ...o }, fromModel: [] }),
+    // A lossless stand-in tokenizer: the "tokens" are the pixels.
+    encode: (images: Tensor) => images.clone(),
+    decode: (seq: Tensor) => seq.clone(),
     sample(o: GenerateOptions) {
       calls.push(o);
       const px = (o.classes ?? []).map((c) => {
@@ -265,6 +269,111 @@ test('evaluatePrior: samples drawn from the data itself score FID 0, precision/r
   assert.deepEqual(
     progress.filter((p) => p.stage === 'samples').map((p) => p.done),
     [6, 12, 16],
+  );
+});
+
+test('spreadClasses: every prefix holds each class within one image of its share; equal weights give i mod C', () => {
+  assert.deepEqual(spreadClasses([1, 1, 1], 7), [0, 1, 2, 0, 1, 2, 0]);
+  assert.deepEqual(spreadClasses([0, 2], 3), [1, 1, 1]);
+  const w = [309, 38, 31, 12, 0, 3];
+  const total = w.reduce((a, b) => a + b, 0);
+  const seq = spreadClasses(w, 500);
+  const counts = w.map(() => 0);
+  seq.forEach((c, i) => {
+    counts[c]!++;
+    for (let k = 0; k < w.length; k++) assert.ok(Math.abs(counts[k]! - ((i + 1) * w[k]!) / total) < 1, `prefix ${i + 1}, class ${k}: ${counts[k]}`);
+  });
+  assert.equal(counts[4], 0);
+  assert.throws(() => spreadClasses([0, 0], 4), /positive sum/);
+  assert.throws(() => spreadClasses([1, -1], 4), /≥ 0/);
+});
+
+test("evaluatePrior: classes in proportion to the reference labels by default, or uniform; per-class rows; the data's own accuracy", async () => {
+  // A reference of 6 'left' and 2 'right' ramps.
+  const skewed = join(tmp, 'skewed');
+  for (const [cls, n] of [
+    ['left', 6],
+    ['right', 2],
+  ] as const) {
+    mkdirSync(join(skewed, cls), { recursive: true });
+    for (let k = 0; k < n; k++) copyFileSync(join(folder, cls, `${k}.png`), join(skewed, cls, `${k}.png`));
+  }
+  const run = async (classes?: 'reference' | 'uniform') => {
+    const { pm, calls } = rampPrior();
+    const r = await evaluatePrior({
+      model: pm,
+      data: `folder:${skewed}`,
+      classifier: rampClassifier(['left', 'right']),
+      n: 8,
+      split: 'all',
+      batchSize: 4,
+      classes,
+    });
+    return { r, asked: calls.flatMap((c) => c.classes) };
+  };
+  const { r, asked } = await run();
+  assert.equal(r.sampling.classes, 'reference');
+  assert.deepEqual(asked, [0, 0, 1, 0, 0, 0, 1, 0]);
+  assert.deepEqual(r.perClass, [
+    { name: 'left', images: 6, accuracy: 1 },
+    { name: 'right', images: 2, accuracy: 1 },
+  ]);
+  assert.equal(r.reference.classAccuracy, 1);
+  const uniform = await run('uniform');
+  assert.equal(uniform.r.sampling.classes, 'uniform');
+  assert.deepEqual(uniform.asked, [0, 1, 0, 1, 0, 1, 0, 1]);
+  assert.deepEqual(
+    uniform.r.perClass!.map((c) => c.images),
+    [4, 4],
+  );
+  // Equal shares against a 3:1 reference put the samples further from it.
+  assert.ok(uniform.r.fid! > r.fid!, `FID uniform ${uniform.r.fid} vs reference ${r.fid}`);
+  // A reference without the model's class names: uniform, with a note.
+  const notes: string[] = [];
+  const renamed = { ...rampPrior().pm, classNames: ['up', 'down'] } as unknown as PriorModel;
+  const other = await evaluatePrior({
+    model: renamed,
+    data: `folder:${skewed}`,
+    classifier: rampClassifier(['left', 'right']),
+    n: 4,
+    split: 'all',
+    onNote: (m) => notes.push(m),
+  });
+  assert.equal(other.sampling.classes, 'uniform');
+  assert.match(notes.join('\n'), /samples spread evenly over the model's classes/);
+  await assert.rejects(
+    evaluatePrior({ model: rampPrior().pm, n: 4, split: 'all', classes: 'balanced' as 'uniform' }),
+    /classes must be reference or uniform, got 'balanced'/,
+  );
+});
+
+test('evaluatePrior --baseline: training images of the requested classes through the tokenizer, against the same reference', async () => {
+  const ds = await loadDataset(`folder:${folder}`, { size: 16, resize: 16, channels: 1 });
+  const { train, val } = ds.split({ valCount: 4 });
+  const labels = train.labels();
+  // Each class's training images evenly, one per request; more requests than images repeat them.
+  const order = baselineOrder(train, ['left', 'right'], [0, 1, 0, 1, 0, 1]);
+  assert.deepEqual(
+    order.map((i) => labels[i]),
+    [0, 1, 0, 1, 0, 1].map((c) => ds.classNames.indexOf(['left', 'right'][c]!)),
+  );
+  assert.equal(new Set(order).size, 6);
+  const lefts = baselineOrder(train, ['left', 'right'], new Array(2 * 12).fill(0));
+  assert.equal(new Set(lefts).size, [...labels].filter((l) => l === ds.classNames.indexOf('left')).length);
+  assert.deepEqual(baselineOrder(train, ['left', 'right'], [null, null]), [0, Math.floor(train.size / 2)]);
+  assert.throws(() => baselineOrder(train, ['up', 'down'], [0]), /labelled with the model's classes; the dataset's are left, right/);
+
+  const r = await evaluatePrior({ model: rampPrior().pm, classifier: rampClassifier(['left', 'right']), n: 6, valCount: 4, batchSize: 4, baseline: true });
+  assert.equal(r.reference.images, val.size);
+  assert.equal(r.baseline!.images, 6);
+  assert.equal(r.baseline!.classAccuracy, 1);
+  assert.ok(Number.isFinite(r.baseline!.fid) && r.baseline!.fid! > 0, `baseline FID ${r.baseline!.fid}`);
+  assert.ok(r.baseline!.precision! >= 0 && r.baseline!.recall! <= 1);
+  const none = await evaluatePrior({ model: rampPrior().pm, classifier: rampClassifier(['left', 'right']), n: 6, valCount: 4 });
+  assert.equal(none.baseline, null);
+  await assert.rejects(
+    evaluatePrior({ model: rampPrior().pm, classifier: rampClassifier(['left', 'right']), n: 6, split: 'all', baseline: true }),
+    /the baseline is training images, so it needs the 'val' reference split, not 'all'/,
   );
 });
 

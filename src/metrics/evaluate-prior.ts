@@ -7,9 +7,10 @@
 // generated, measured and freed batch by batch; only their features are kept.
 import * as T from '../torch/index.js';
 import { checkNumber } from '../io/validate.js';
-import { loadDataset, formatDatasetSpec, parseDatasetSpec } from '../data/index.js';
+import { loadDataset, formatDatasetSpec, parseDatasetSpec, type Dataset } from '../data/index.js';
 import { PriorModel, type GenerateOptions, type SamplingSettings } from '../priors/index.js';
 import { collectFeatures } from './features.js';
+import type { Classifier } from './classifier.js';
 import { rejectionSample } from './rejection.js';
 import {
   EvalOptionsError,
@@ -17,6 +18,7 @@ import {
   evalSplit,
   imageBatches,
   inceptionScoreOf,
+  labelledBatches,
   loadNetworks,
   mapClasses,
   metricNames,
@@ -58,6 +60,41 @@ export interface EvaluatePriorOptions extends FeatureNetworkOptions, EvalCallbac
   acceptance?: readonly number[];
   /** Neighbours for the precision/recall manifolds (default 3). */
   k?: number;
+  /**
+   * Which classes a class-conditional model is asked for. 'reference' (default): in proportion to the
+   * reference images' labels, so a model that matched the data would score what the data scores (on an
+   * imbalanced dataset, equal shares would put FID far from its floor even for real images);
+   * 'uniform': every class equally often (image i gets class i mod C).
+   */
+  classes?: ClassMix;
+  /**
+   * Also measure N training images of the same classes, encoded and decoded by the model's tokenizer —
+   * what a prior that reproduced its training data would score at this N (needs split 'val').
+   */
+  baseline?: boolean;
+}
+
+/** The figures of the data baseline (EvaluatePriorOptions.baseline). */
+export interface PriorBaseline {
+  images: number;
+  fid: number | null;
+  kid: KidResult | null;
+  precision: number | null;
+  recall: number | null;
+  classAccuracy: number | null;
+}
+
+/** How a class-conditional evaluation spreads its samples over the classes (see EvaluatePriorOptions.classes). */
+export type ClassMix = 'reference' | 'uniform';
+export const CLASS_MIXES: readonly ClassMix[] = ['reference', 'uniform'];
+
+/** One class's samples in the plain evaluation (the first N). */
+export interface PriorClassRow {
+  name: string;
+  /** Samples asked for this class. */
+  images: number;
+  /** The share of them the classifier assigns to it (null without a classifier for the model's classes). */
+  accuracy: number | null;
 }
 
 /** The figures over one set of N kept images (rate 1: the first N samples). */
@@ -85,7 +122,17 @@ export interface PriorEvaluation {
   featureNetwork: { kind: 'inception' | 'classifier'; file: string | null; name: string };
   classifier: { file: string | null; name: string; default: boolean; classesMatch: boolean | null } | null;
   names: { fid: string; kid: string; is: string };
-  reference: { data: string; split: EvalSplit; valCount: number | null; size: number; images: number; skipped: number; is: IsResult | null };
+  reference: {
+    data: string;
+    split: EvalSplit;
+    valCount: number | null;
+    size: number;
+    images: number;
+    skipped: number;
+    is: IsResult | null;
+    /** The classifier's accuracy on the reference images themselves: the ceiling for the samples' (null when it cannot be measured). */
+    classAccuracy: number | null;
+  };
   sampling: {
     n: number;
     candidates: number;
@@ -99,6 +146,8 @@ export interface PriorEvaluation {
     truncation: number | null;
     /** The settings taken from the model file's recommended ones. */
     fromModel: string[];
+    /** How the samples were spread over the classes (null for an unconditional model). */
+    classes: ClassMix | null;
     seed: number;
     batchSize: number;
     seconds: number;
@@ -112,6 +161,10 @@ export interface PriorEvaluation {
   recall: number | null;
   is: IsResult | null;
   classAccuracy: number | null;
+  /** Per class, the plain evaluation's samples and their accuracy (null for an unconditional model). */
+  perClass: PriorClassRow[] | null;
+  /** The data baseline, when asked for (null otherwise). */
+  baseline: PriorBaseline | null;
   /** One row per acceptance rate asked for; null without rejection sampling. */
   acceptance: PriorEvalRow[] | null;
 }
@@ -126,6 +179,11 @@ export async function evaluatePrior(o: EvaluatePriorOptions): Promise<PriorEvalu
   if (!Number.isInteger(N) || N < 2) throw new EvalOptionsError(`evaluatePrior: n must be an integer ≥ 2, got ${N}`);
   const rates = o.acceptance?.map((r, i) => checkNumber(r, `evaluatePrior: acceptance[${i}]`, { min: 0, max: 1, exclusiveMin: true }));
   if (rates && new Set(rates).size !== rates.length) throw new EvalOptionsError(`evaluatePrior: an acceptance rate is listed twice: ${rates.join(', ')}`);
+  if (o.classes !== undefined && !CLASS_MIXES.includes(o.classes)) {
+    throw new EvalOptionsError(`evaluatePrior: classes must be ${CLASS_MIXES.join(' or ')}, got '${String(o.classes)}'`);
+  }
+  if (o.baseline && split !== 'val')
+    throw new EvalOptionsError(`evaluatePrior: the baseline is training images, so it needs the 'val' reference split, not '${split}'`);
   const file = typeof o.model === 'string' ? o.model : null;
   const pm = typeof o.model === 'string' ? PriorModel.load(o.model) : o.model;
   try {
@@ -195,9 +253,27 @@ async function measure(
     const cuts = new Set<number>(counts);
     for (let b = batchSize; b < M; b += batchSize) cuts.add(b);
     const bounds = [0, ...[...cuts].sort((x, y) => x - y)];
-    const requested: (number | null)[] = Array.from({ length: M }, (_, i) => (C > 0 ? i % C : null));
+    const mix = C > 0 ? classWeights(o.classes ?? 'reference', pm.classNames, view, o.onNote) : null;
+    const requested: (number | null)[] = mix ? spreadClasses(mix.weights, M) : new Array<null>(M).fill(null);
     const scores = new Float64Array(M);
     const correct = new Uint8Array(M);
+    /** Classifies images lo… of a stream: the probability of their requested class (else the top one) and whether it is the top one. */
+    const score = (images: T.Tensor, lo: number, scoresOut: Float64Array, correctOut: Uint8Array): void => {
+      if (!classifier) return;
+      T.tidy(() => {
+        const probs = classifier.classify(images).probs.double().contiguous();
+        const p = probs.data() as Float64Array;
+        const K = probs.shape[1]!;
+        for (let i = 0; i < probs.shape[0]!; i++) {
+          const row = p.subarray(i * K, (i + 1) * K);
+          let arg = 0;
+          for (let c = 1; c < K; c++) if (row[c]! > row[arg]!) arg = c;
+          const want = classMap && requested[lo + i] !== null ? classMap[requested[lo + i]!]! : undefined;
+          scoresOut[lo + i] = want === undefined ? row[arg]! : row[want]!;
+          correctOut[lo + i] = want !== undefined && arg === want ? 1 : 0;
+        }
+      });
+    };
     const generator = new T.Generator(a.seed);
     let sampleMs = 0;
     const sampleBatches = function* () {
@@ -209,21 +285,7 @@ async function measure(
         const images = T.tidy(() => pm.sample({ ...settings, defaults: false, generator, classes, batch: hi - lo }).keep());
         sampleMs += performance.now() - t0;
         try {
-          if (classifier) {
-            T.tidy(() => {
-              const probs = classifier.classify(images).probs.double().contiguous();
-              const p = probs.data() as Float64Array;
-              const K = probs.shape[1]!;
-              for (let i = 0; i < hi - lo; i++) {
-                const row = p.subarray(i * K, (i + 1) * K);
-                let arg = 0;
-                for (let c = 1; c < K; c++) if (row[c]! > row[arg]!) arg = c;
-                const want = classMap && requested[lo + i] !== null ? classMap[requested[lo + i]!]! : undefined;
-                scores[lo + i] = want === undefined ? row[arg]! : row[want]!;
-                correct[lo + i] = want !== undefined && arg === want ? 1 : 0;
-              }
-            });
-          }
+          score(images, lo, scores, correct);
           yield images;
         } finally {
           images.dispose();
@@ -232,6 +294,41 @@ async function measure(
     };
     const samples = collectFeatures(extractor, sampleBatches(), { onBatch: (done) => o.onProgress?.({ stage: 'samples', done, total: M }) });
     try {
+      // ---- the data baseline: training images of the same classes, through the model's tokenizer
+      const measureBaseline = (): PriorBaseline => {
+        const train = evalSplit(ds, 'train', a.valCount);
+        const order = baselineOrder(train, pm.classNames, requested.slice(0, N));
+        const correctB = new Uint8Array(N);
+        const batches = function* () {
+          for (let lo = 0; lo < N; lo += batchSize) {
+            const idx = order.slice(lo, lo + batchSize);
+            const b = train.batch(idx);
+            const images = T.tidy(() => pm.decode(pm.encode(b.images)).keep());
+            b.images.dispose();
+            b.labels.dispose();
+            try {
+              score(images, lo, new Float64Array(N), correctB);
+              yield images;
+            } finally {
+              images.dispose();
+            }
+          }
+        };
+        const feats = collectFeatures(extractor, batches(), { onBatch: (done) => o.onProgress?.({ stage: 'baseline', done, total: N }) });
+        try {
+          const m = distributionMetrics(ref, feats, k);
+          return {
+            images: N,
+            fid: m.fid,
+            kid: m.kid,
+            precision: m.precision,
+            recall: m.recall,
+            classAccuracy: classifier && classMap ? correctB.reduce((t, v) => t + v, 0) / N : null,
+          };
+        } finally {
+          feats.dispose();
+        }
+      };
       // ---- the metrics, per acceptance rate (rate 1 = the plain evaluation of the first N)
       const evaluate = (rate: number): PriorEvalRow => {
         const candidates = candidateCount(rate);
@@ -251,6 +348,19 @@ async function measure(
         }
       };
       const plain = evaluate(1);
+      const baseline = o.baseline ? measureBaseline() : null;
+      const perClass = mix
+        ? pm.classNames.map((name, c): PriorClassRow => {
+            let images = 0;
+            let hits = 0;
+            for (let i = 0; i < N; i++) {
+              if (requested[i] !== c) continue;
+              images++;
+              hits += correct[i]!;
+            }
+            return { name, images, accuracy: classifier && classMap && images > 0 ? hits / images : null };
+          })
+        : null;
       const rows = rates?.map((r) => (r === 1 ? plain : evaluate(r))) ?? null;
       // The reference is shuffled (fixed seed) before its IS splits: stores can be sorted by class (MNIST
       // is), which would leave one class per split.
@@ -279,6 +389,7 @@ async function measure(
           images: ref.count,
           skipped: ds.info.skipped,
           is: refIs,
+          classAccuracy: classifier ? referenceAccuracy(classifier, view, batchSize) : null,
         },
         sampling: {
           n: N,
@@ -291,6 +402,7 @@ async function measure(
           cfg: settings.cfg ?? null,
           schedule: maskgit ? (settings.schedule ?? 'cosine') : null,
           fromModel,
+          classes: mix?.mix ?? null,
           seed: a.seed,
           batchSize,
           seconds: sampleMs / 1000,
@@ -304,6 +416,8 @@ async function measure(
         recall: plain.recall,
         is: plain.is,
         classAccuracy: plain.classAccuracy,
+        perClass,
+        baseline,
         acceptance: rows,
       };
     } finally {
@@ -312,4 +426,88 @@ async function measure(
   } finally {
     ref.dispose();
   }
+}
+
+/**
+ * The class of each of `count` samples, spread by smooth weighted round-robin: every prefix (the first
+ * N samples, each rejection rate's candidates) holds each class within one image of its share, and
+ * equal weights give class i mod C.
+ */
+export function spreadClasses(weights: readonly number[], count: number): number[] {
+  const total = weights.reduce((s, w) => s + w, 0);
+  if (!(total > 0) || weights.some((w) => !(w >= 0)))
+    throw new EvalOptionsError(`spreadClasses: weights must be ≥ 0 with a positive sum, got ${weights.join(', ')}`);
+  const credit = weights.map(() => 0);
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    let pick = 0;
+    for (let c = 0; c < weights.length; c++) {
+      credit[c]! += weights[c]!;
+      if (credit[c]! > credit[pick]!) pick = c;
+    }
+    credit[pick]! -= total;
+    out.push(pick);
+  }
+  return out;
+}
+
+/**
+ * The weight of each model class among the samples: its count among the reference images' labels, or
+ * equal weights for 'uniform' — and, with a note, when the reference has no labels under the model's
+ * class names (an unlabelled folder, another dataset).
+ */
+function classWeights(mix: ClassMix, modelNames: readonly string[], view: Dataset, onNote?: (m: string) => void): { mix: ClassMix; weights: number[] } {
+  const equal = { mix: 'uniform' as const, weights: modelNames.map(() => 1) };
+  if (mix === 'uniform') return equal;
+  const ids = mapClasses(modelNames, view.classNames);
+  const counts = new Array<number>(view.classNames.length).fill(0);
+  for (const l of view.labels()) if (l >= 0 && l < counts.length) counts[l]!++;
+  const weights = ids?.map((d) => counts[d]!);
+  if (!weights || weights.every((w) => w === 0)) {
+    onNote?.("samples spread evenly over the model's classes: the reference images carry none of its class names");
+    return equal;
+  }
+  return { mix: 'reference', weights };
+}
+
+/** The classifier's top-1 accuracy on the reference images (null when their labels are not its classes). */
+function referenceAccuracy(classifier: Classifier, view: Dataset, batchSize: number): number | null {
+  const ids = mapClasses(view.classNames, classifier.classNames);
+  if (!ids || view.size === 0) return null;
+  let hits = 0;
+  for (const { images, labels } of labelledBatches(view, batchSize)) {
+    const want = (labels.toArray() as number[]).map((l) => ids[l]!);
+    const got = T.tidy(() => classifier.classify(images).probs.argmax(1).toArray());
+    got.forEach((g, i) => (hits += g === want[i] ? 1 : 0));
+  }
+  return hits / view.size;
+}
+
+/**
+ * Training images for the baseline, one per sample: for a conditional model, sample i's requested class,
+ * each class's images taken evenly through its list (repeating when it has fewer than asked for); else
+ * N images evenly through the split.
+ */
+export function baselineOrder(train: Dataset, modelNames: readonly string[], requested: readonly (number | null)[]): number[] {
+  const N = requested.length;
+  if (requested.every((c) => c === null)) return Array.from({ length: N }, (_, i) => Math.floor((i * train.size) / N));
+  const ids = mapClasses(modelNames, train.classNames);
+  if (!ids)
+    throw new EvalOptionsError(
+      "evaluatePrior: the baseline needs training images labelled with the model's classes; the dataset's are " +
+        (train.classNames.slice(0, 4).join(', ') || 'none'),
+    );
+  const byClass = ids.map(() => [] as number[]);
+  const labels = train.labels();
+  for (let i = 0; i < labels.length; i++) {
+    const c = ids.indexOf(labels[i]!);
+    if (c >= 0) byClass[c]!.push(i);
+  }
+  const asked = ids.map((_, c) => requested.filter((r) => r === c).length);
+  const seen = ids.map(() => 0);
+  return requested.map((c) => {
+    const list = byClass[c!]!;
+    if (list.length === 0) throw new EvalOptionsError(`evaluatePrior: the baseline has no training images of class '${modelNames[c!]}'`);
+    return list[Math.floor((seen[c!]!++ * list.length) / asked[c!]!) % list.length]!;
+  });
 }

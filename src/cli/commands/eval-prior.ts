@@ -21,18 +21,24 @@ export const command = defineCommand({
   name: 'eval prior',
   summary: 'measure a prior: FID, KID, IS, precision/recall and class accuracy of its samples',
   description:
-    'Samples N images from a prior model (a class-conditional model spreads them evenly over its classes: ' +
-    'image i gets class i mod C) and compares them with a split of its dataset through a feature network: ' +
+    'Samples N images from a prior model and compares them with a split of its dataset through a feature network: ' +
     'FID, KID, precision/recall (k-NN manifolds, k = 3), the Inception Score of the samples (10 splits, fewer ' +
     'when there are under 500 images: at least 50 per split) and, for ' +
     'class-conditional models, class accuracy — the share of samples the classifier assigns to the class they ' +
-    "were asked for. --inception FILE (pytorch-fid's FID Inception weights) gives the standard FID/KID/IS; " +
+    "were asked for, beside the classifier's accuracy on the reference images themselves, and per class. A " +
+    "class-conditional model is asked for its classes in the reference images' proportions (--classes " +
+    'reference), so a model that matched the data would score what the data scores; --classes uniform asks ' +
+    'for every class equally often (image i gets class i mod C), which on an imbalanced dataset moves FID ' +
+    'away from its floor even for real images. ' +
+    "--inception FILE (pytorch-fid's FID Inception weights) gives the standard FID/KID/IS; " +
     'otherwise the metrics are computed with a Tessera classifier and named after it (FID-tessera-mnist, …): ' +
     '--classifier FILE, or by default the shipped models/mnist-classifier.safetensors or ' +
     'models/emoji-classifier.safetensors for MNIST and emoji models. With both, Inception measures the ' +
     'distributions and the classifier the class accuracy. The reference is the validation split the trainers ' +
     "hold out (--val-count, default the run's config.json, else 500), at the model's image size. " +
     "Sampling flags not given take the model file's recommended settings (the JSON lists them in sampling.fromModel). " +
+    "--baseline also measures N training images of the same classes through the model's tokenizer, against " +
+    'the same reference: the figures of a prior that reproduced its training data, the floor to read FID against. ' +
     '--accept r1,r2,… adds rejection sampling (the acceptance rate of VQGAN and ViT-VQGAN): for each rate r, ' +
     '⌈N / r⌉ candidates are sampled (the same stream for every rate: the first N are the plain evaluation), ' +
     "scored by the classifier's probability of their requested class (its confidence for unconditional " +
@@ -53,6 +59,16 @@ export const command = defineCommand({
     batchSize: { type: 'number', integer: true, min: 1, default: 32, help: 'images sampled and measured per batch' },
     accept: { type: 'string', metavar: 'r1,r2,…', help: 'rejection sampling: acceptance rates in (0, 1], e.g. 1,0.5,0.25' },
     k: { type: 'number', integer: true, min: 1, default: 3, help: 'neighbours for the precision/recall manifolds' },
+    baseline: {
+      type: 'boolean',
+      help: "also measure N training images of the same classes through the model's tokenizer: what a prior reproducing its training data would score",
+    },
+    classes: {
+      type: 'enum',
+      values: ['reference', 'uniform'],
+      default: 'reference',
+      help: "classes asked for: in the reference images' proportions, or each equally often",
+    },
     json: { type: 'boolean', help: 'print the results as JSON' },
   },
   examples: [
@@ -86,6 +102,8 @@ export const command = defineCommand({
         batchSize: o.batchSize,
         acceptance: accept,
         k: o.k,
+        classes: o.classes,
+        baseline: o.baseline,
       }),
     ).catch((e: unknown) => {
       throw inFlagTerms(e); // "option 'steps' does not apply to an autoregressive prior" → --steps
@@ -113,7 +131,10 @@ export const command = defineCommand({
       (s.fromModel.length ? `; ${s.fromModel.join(', ')}: the model's recommended settings` : '');
     const fn = r.featureNetwork;
     c.printRows(ctx, [
-      ['model', `${o.model} (${what}; ${C > 0 ? `${C} classes, image i gets class i mod ${C}` : 'unconditional'})`],
+      [
+        'model',
+        `${o.model} (${what}; ${C > 0 ? `${C} classes, asked for ${s.classes === 'reference' ? "in the reference images' proportions" : `equally often (image i gets class i mod ${C})`}` : 'unconditional'})`,
+      ],
       ['reference', `${ref.data} at ${ref.size}×${ref.size}: ${splitText}${ref.skipped ? `, ${ref.skipped} unreadable skipped` : ''}`],
       ['features', fn.kind === 'inception' ? `FID Inception (${fn.file})` : `classifier ${fn.name} (${fn.file})`],
       ...(r.classifier && fn.kind === 'inception'
@@ -133,12 +154,34 @@ export const command = defineCommand({
             [
               'class accuracy',
               r.classifier?.classesMatch
-                ? `${pct(r.classAccuracy)} (samples the classifier assigns to their requested class)`
+                ? `${pct(r.classAccuracy)} (samples the classifier assigns to their requested class; the reference images: ${pct(ref.classAccuracy)})`
                 : "n/a (no classifier for the model's classes)",
             ] as [string, string],
+            ...(r.classifier?.classesMatch && r.perClass
+              ? [
+                  [
+                    'per class',
+                    r.perClass
+                      .filter((p) => p.images > 0)
+                      .map((p) => `${p.name} ${pct(p.accuracy)} of ${p.images}`)
+                      .join(', '),
+                  ] as [string, string],
+                ]
+              : []),
           ]
         : []),
     ]);
+    if (r.baseline) {
+      const b = r.baseline;
+      ctx.out('');
+      ctx.out(`baseline: ${c.formatCount(b.images)} training images of the same classes through the tokenizer (a prior reproducing its training data):`);
+      c.printRows(ctx, [
+        [names.fid, na(b.fid, 3)],
+        ['precision', na(b.precision, 4)],
+        ['recall', na(b.recall, 4)],
+        ...(C > 0 ? [['class accuracy', pct(b.classAccuracy)] as [string, string]] : []),
+      ]);
+    }
     if (r.acceptance) {
       ctx.out('');
       ctx.out(`rejection sampling (best N of ⌈N / rate⌉ by the classifier's probability of the ${C > 0 ? 'requested class' : 'top class'}):`);
