@@ -299,6 +299,7 @@ async function measure(
         const train = evalSplit(ds, 'train', a.valCount);
         const order = baselineOrder(train, pm.classNames, requested.slice(0, N));
         const correctB = new Uint8Array(N);
+        const scoresB = new Float64Array(N);
         const batches = function* () {
           for (let lo = 0; lo < N; lo += batchSize) {
             const idx = order.slice(lo, lo + batchSize);
@@ -307,7 +308,7 @@ async function measure(
             b.images.dispose();
             b.labels.dispose();
             try {
-              score(images, lo, new Float64Array(N), correctB);
+              score(images, lo, scoresB, correctB);
               yield images;
             } finally {
               images.dispose();
