@@ -326,6 +326,26 @@ function render(stamp: string[]): string {
       'Reference: the 500 held-out validation images of each dataset. FID-tessera-* and IS-tessera-* use the project classifiers (models/*-classifier.safetensors), not InceptionV3: they compare Tessera models with each other, not with published FIDs. Classes: *reference* rows ask for each class in the held-out images’ proportions (the default of `tessera eval prior`), so a model that matched the data would score what the data scores; *uniform* rows ask for every class equally often (`--classes uniform`), which on emoji (62% of the held-out images are People & Body) keeps FID far from its floor even for real images. Baseline (`--baseline`): the same number of training images of the same classes through the model’s tokenizer — what a prior reproducing its training data would score. Class accuracy: the share of samples the same classifier assigns to the requested class; in brackets its accuracy on the held-out images themselves. Commands: `tessera eval prior --model models/<name>.safetensors --n 1000 [--steps 12 --cfg 3] [--classes uniform] --baseline --json`.',
       '',
     );
+    // Per class, where every class was asked for equally often: which classes a prior gets wrong, beside the data's own score.
+    const even = priors.filter(([, r]) => r?.sampling?.classes === 'uniform' && Array.isArray(r.perClass));
+    if (even.length) {
+      const base = even.find(([, r]) => Array.isArray(r.baseline?.perClass))?.[1];
+      L.push(
+        '### Class accuracy per class, every class equally often',
+        '',
+        `| class | ${even.map(([name]) => name).join(' | ')}${base ? ' | baseline |' : ''}`,
+        `|---|${even.map(() => '---|').join('')}${base ? '---|' : ''}`,
+      );
+      for (const [c, { name }] of (even[0]![1].perClass as { name: string }[]).entries()) {
+        const cells = even.map(([, r]) => pct(r.perClass[c]?.accuracy ?? null));
+        L.push(`| ${name} | ${cells.join(' | ')}${base ? ` | ${pct(base.baseline.perClass[c] ?? null)} |` : ''}`);
+      }
+      L.push(
+        '',
+        `Samples per class: ${even[0]![1].perClass[0].images}. Baseline: training images of each class through the tokenizer, scored by the same classifier.`,
+        '',
+      );
+    }
     const rej = priors.filter(([, r]) => Array.isArray(r?.acceptance) && r.acceptance.length > 1);
     if (rej.length) {
       L.push(

@@ -177,6 +177,12 @@ test('--resume refuses training flags; a new run never overwrites an existing on
   assert.ok(bytes(AR).equals(before), 'the refused run touched the existing model');
   assertError(tessera('train', 'prior', '--out', 'runs/none', '--resume'), 1, /--resume: no checkpoint in .*runs\/none/);
   assertError(tessera('train', 'prior', '--arch', 'ar', '--out', 'runs/e'), 2, /a new run needs --arch and --tokenizer/);
+  assertError(
+    tessera('train', 'prior', '--arch', 'ar', ...TINY, '--unconditional', '--class-balance', '1', '--out', 'runs/e'),
+    2,
+    /--class-balance needs class labels/,
+  );
+  assertError(tessera('train', 'prior', '--arch', 'ar', ...TINY, '--class-balance', '1.5', '--out', 'runs/e'), 2, /--class-balance/);
 });
 
 test('Ctrl-C saves a checkpoint, exits 130 and says how to resume; the resume continues from there', async () => {

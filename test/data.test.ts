@@ -14,6 +14,8 @@ import {
   Dataset,
   DatasetError,
   Rng,
+  balancedShares,
+  classBalancedOrder,
   imageToTensor,
   imagesToGrid,
   loadDataset,
@@ -477,6 +479,71 @@ describe('train/validation split', () => {
 });
 
 // ---------------------------------------------------------------- loader
+describe('class-balanced epochs', () => {
+  // 60/30/10 items of classes 0/1/2, interleaved; class 3 has none.
+  const labels = Array.from({ length: 100 }, (_, i) => (i % 10 < 6 ? 0 : i % 10 < 9 ? 1 : 2));
+  const tally = (order: Int32Array) => {
+    const perClass = [0, 0, 0, 0];
+    const perItem = new Array<number>(labels.length).fill(0);
+    for (const i of order) {
+      perClass[labels[i]!]!++;
+      perItem[i]!++;
+    }
+    return { perClass, perItem };
+  };
+
+  test('power 0 keeps the data: every item once', () => {
+    const order = classBalancedOrder(labels, 4, 0, new Rng(1, 'epoch', 0));
+    assert.deepEqual(tally(order).perItem, new Array<number>(100).fill(1));
+    assert.notDeepEqual(
+      [...order],
+      [...order].sort((a, b) => a - b),
+      'the epoch is shuffled',
+    );
+  });
+
+  test('power 1 gives equal shares; rare items repeat evenly, common ones are subsampled without repeats', () => {
+    const order = classBalancedOrder(labels, 4, 1, new Rng(1, 'epoch', 0));
+    assert.equal(order.length, 100);
+    const { perClass, perItem } = tally(order);
+    assert.deepEqual(perClass, [34, 33, 33, 0]); // 33⅓ each; the largest remainder goes to the first
+    const counts = (c: number) => perItem.filter((_, i) => labels[i] === c);
+    assert.ok(
+      counts(0).every((n) => n <= 1),
+      'class 0 (60 items, 34 slots) never repeats',
+    );
+    assert.ok(
+      counts(1).every((n) => n === 1 || n === 2),
+      'class 1 (30 items, 33 slots): each once or twice',
+    );
+    assert.ok(
+      counts(2).every((n) => n === 3 || n === 4),
+      'class 2 (10 items, 33 slots): each 3 or 4 times',
+    );
+  });
+
+  test('power 0.5 is square-root sampling, by hand', () => {
+    // √60 : √30 : √10 = 7.746 : 5.477 : 3.162 → 47.27, 33.43, 19.30 of 100 → 47, 34, 19.
+    assert.deepEqual(
+      balancedShares([60, 30, 10, 0], 0.5).map((s) => +(s * 100).toFixed(2)),
+      [47.27, 33.43, 19.3, 0],
+    );
+    assert.deepEqual(tally(classBalancedOrder(labels, 4, 0.5, new Rng(1, 'epoch', 0))).perClass, [47, 34, 19, 0]);
+  });
+
+  test('a function of the generator: same seed and epoch ⇒ same order, another epoch ⇒ another', () => {
+    const a = classBalancedOrder(labels, 4, 1, new Rng(5, 'epoch', 2));
+    assert.deepEqual(a, classBalancedOrder(labels, 4, 1, new Rng(5, 'epoch', 2)));
+    assert.notDeepEqual(a, classBalancedOrder(labels, 4, 1, new Rng(5, 'epoch', 3)));
+  });
+
+  test('refuses a power outside [0, 1] and labels outside the classes', () => {
+    assert.throws(() => balancedShares([1, 2], 1.5), /class balance must be in \[0, 1\], got 1\.5/);
+    assert.throws(() => balancedShares([0, 0], 1), /no class has any items/);
+    assert.throws(() => classBalancedOrder([0, 1, 4], 3, 1, new Rng(0)), /item 2 has label 4, outside 0\.\.2/);
+  });
+});
+
 describe('DataLoader', () => {
   let ds: Dataset;
   before(async () => {

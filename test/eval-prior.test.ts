@@ -287,6 +287,11 @@ test('eval prior: human-readable output names the split and prints the rejection
   assert.match(r.out, /^samples +8 \(seed 1\); sampling [\d.]+ ms per image/m);
   assert.match(r.out, /^ +acceptance +candidates +FID-tessera-shapes/m);
   assert.match(r.out, /^ +0\.5 +16 +[\d.]+/m);
+  // --baseline: its own section, and each class's baseline accuracy beside the samples'.
+  const b = tessera('eval', 'prior', '--model', modelFile, '--classifier', clfFile, ...COMMON.filter((a) => a !== '--json'), '--baseline');
+  assert.equal(b.code, 0, b.err);
+  assert.match(b.out, /^per class +\S.* [\d.]+% of \d+ \(baseline [\d.]+%\), .* [\d.]+% of \d+ \(baseline [\d.]+%\)$/m);
+  assert.match(b.out, /^baseline: 8 training images of the same classes through the tokenizer/m);
 });
 
 test('eval prior: a classifier for other classes gives no class accuracy, with a note', () => {

@@ -367,8 +367,28 @@ test('evaluatePrior --baseline: training images of the requested classes through
   assert.equal(r.reference.images, val.size);
   assert.equal(r.baseline!.images, 6);
   assert.equal(r.baseline!.classAccuracy, 1);
+  assert.deepEqual(r.baseline!.perClass, [1, 1]);
   assert.ok(Number.isFinite(r.baseline!.fid) && r.baseline!.fid! > 0, `baseline FID ${r.baseline!.fid}`);
   assert.ok(r.baseline!.precision! >= 0 && r.baseline!.recall! <= 1);
+  // Per class: a tokenizer that mirrors every 'left' ramp into a 'right' one fails the class 'left' only.
+  const lossy = rampPrior().pm;
+  (lossy as unknown as { decode: (s: Tensor) => Tensor }).decode = (seq) =>
+    T.tidy(() => {
+      const leftBrighter = seq
+        .narrow(3, 0, 8)
+        .mean([1, 2, 3])
+        .gt(seq.narrow(3, 8, 8).mean([1, 2, 3]))
+        .view([-1, 1, 1, 1]);
+      return T.where(leftBrighter, seq.flip([3]), seq);
+    });
+  const l = await evaluatePrior({ model: lossy, classifier: rampClassifier(['left', 'right']), n: 6, valCount: 4, batchSize: 4, baseline: true });
+  assert.deepEqual(l.baseline!.perClass, [0, 1]);
+  assert.equal(l.baseline!.classAccuracy, 0.5);
+  assert.deepEqual(
+    l.perClass!.map((c) => c.accuracy),
+    [1, 1],
+    'the samples do not go through the tokenizer',
+  );
   const none = await evaluatePrior({ model: rampPrior().pm, classifier: rampClassifier(['left', 'right']), n: 6, valCount: 4 });
   assert.equal(none.baseline, null);
   await assert.rejects(

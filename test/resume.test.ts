@@ -94,6 +94,16 @@ const CASES: Case[] = [
     ],
   },
   {
+    // Class-balanced epochs are drawn from (seed, epoch) like plain ones: a resume continues them exactly.
+    trainer: 'prior',
+    name: 'balanced',
+    args: () => [...priorArgs('maskgit'), '--class-balance', '1'],
+    changes: [
+      [['--depth', '2'], /--depth 2 \(saved: 1\)/],
+      [['--class-balance', '0'], /--class-balance 0 \(saved: 1\)/],
+    ],
+  },
+  {
     trainer: 'classifier',
     args: () => [
       '--data',

@@ -5,6 +5,7 @@ export { parseDatasetSpec, formatDatasetSpec, DatasetError, EMOJI_VENDORS, type 
 export { loadDataset, Dataset, type LoadOptions, type LoadInfo, type Transform, type Sample, type Batch, type SplitOptions } from './dataset.js';
 export { DataLoader, type DataLoaderOptions, type DataLoaderState, type LoaderBatch } from './loader.js';
 export { Rng, type Seed } from './rng.js';
+export { classBalancedOrder, balancedShares } from './balance.js';
 export { defaultCacheDir } from './cache.js';
 export { readImage, listImageFiles, IMAGE_EXT, writePng, imagesToGrid, tensorToImage, imageToTensor, decodeSquare, type RawImage } from './images.js';
 export { resolveClass, normalizeClassName, listClasses, ClassNameError } from './classes.js';

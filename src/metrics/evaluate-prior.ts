@@ -82,6 +82,8 @@ export interface PriorBaseline {
   precision: number | null;
   recall: number | null;
   classAccuracy: number | null;
+  /** Per class, in the model's class order: the share of its baseline images the classifier assigns to it (null without a classifier or images). */
+  perClass: (number | null)[] | null;
 }
 
 /** How a class-conditional evaluation spreads its samples over the classes (see EvaluatePriorOptions.classes). */
@@ -294,6 +296,18 @@ async function measure(
     };
     const samples = collectFeatures(extractor, sampleBatches(), { onBatch: (done) => o.onProgress?.({ stage: 'samples', done, total: M }) });
     try {
+      /** Per model class: the share of the first N images asked for it that the classifier assigns to it (null: none asked). */
+      const classShares = (hit: ArrayLike<number>): (number | null)[] =>
+        pm.classNames.map((_, c) => {
+          let images = 0;
+          let hits = 0;
+          for (let i = 0; i < N; i++) {
+            if (requested[i] !== c) continue;
+            images++;
+            hits += hit[i]!;
+          }
+          return images > 0 ? hits / images : null;
+        });
       // ---- the data baseline: training images of the same classes, through the model's tokenizer
       const measureBaseline = (): PriorBaseline => {
         const train = evalSplit(ds, 'train', a.valCount);
@@ -318,13 +332,15 @@ async function measure(
         const feats = collectFeatures(extractor, batches(), { onBatch: (done) => o.onProgress?.({ stage: 'baseline', done, total: N }) });
         try {
           const m = distributionMetrics(ref, feats, k);
+          const scored = classifier !== null && classMap !== null;
           return {
             images: N,
             fid: m.fid,
             kid: m.kid,
             precision: m.precision,
             recall: m.recall,
-            classAccuracy: classifier && classMap ? correctB.reduce((t, v) => t + v, 0) / N : null,
+            classAccuracy: scored ? correctB.reduce((t, v) => t + v, 0) / N : null,
+            perClass: scored && C > 0 ? classShares(correctB) : null,
           };
         } finally {
           feats.dispose();
@@ -350,17 +366,13 @@ async function measure(
       };
       const plain = evaluate(1);
       const baseline = o.baseline ? measureBaseline() : null;
+      const sampleShares = classShares(correct);
       const perClass = mix
-        ? pm.classNames.map((name, c): PriorClassRow => {
-            let images = 0;
-            let hits = 0;
-            for (let i = 0; i < N; i++) {
-              if (requested[i] !== c) continue;
-              images++;
-              hits += correct[i]!;
-            }
-            return { name, images, accuracy: classifier && classMap && images > 0 ? hits / images : null };
-          })
+        ? pm.classNames.map((name, c): PriorClassRow => ({
+            name,
+            images: requested.slice(0, N).filter((r) => r === c).length,
+            accuracy: classifier && classMap ? sampleShares[c]! : null,
+          }))
         : null;
       const rows = rates?.map((r) => (r === 1 ? plain : evaluate(r))) ?? null;
       // The reference is shuffled (fixed seed) before its IS splits: stores can be sorted by class (MNIST

@@ -25,6 +25,8 @@ export interface PriorTrainConfig {
   emaDecay: number | null;
   /** Also train on horizontally mirrored images (tokens of the flipped image). */
   flip: boolean;
+  /** Class-balanced epochs (conditional priors): each class's share ∝ count^(1−classBalance); absent = the data's frequencies. */
+  classBalance?: number;
   seed: number;
   /** Hierarchical priors (a multi-level tokenizer): train only this level; null = every level. */
   level: PriorLevel | null;
@@ -33,7 +35,9 @@ export interface PriorTrainConfig {
 }
 
 /** <out>/config.json: the trainer's config plus where its tokens come from. */
-export interface PriorRunConfig extends PriorTrainConfig {
+export interface PriorRunConfig extends Omit<PriorTrainConfig, 'classBalance'> {
+  /** null: the data's frequencies (runs saved before --class-balance have no key). */
+  classBalance: number | null;
   tokenizer: string;
   data: string;
   size: number;
@@ -41,8 +45,9 @@ export interface PriorRunConfig extends PriorTrainConfig {
 }
 
 export function priorTrainConfig(r: PriorRunConfig): PriorTrainConfig {
-  const { tokenizer: _t, data: _d, size: _s, valCount: _v, ...train } = r;
-  return train;
+  const { tokenizer: _t, data: _d, size: _s, valCount: _v, classBalance, ...train } = r;
+  // Without balancing the key stays absent, so checkpoints saved before it existed still resume.
+  return classBalance === null ? train : { ...train, classBalance };
 }
 
 /** What the caller provides to a new run: the kind of a model file (from its metadata), to check --tokenizer. */
@@ -113,6 +118,15 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
     },
     unconditional: { type: 'boolean', resume: 'fixed', saved: (r) => !r.conditional, help: 'ignore the labels: an unconditional prior' },
     flip: { type: 'boolean', resume: 'fixed', help: 'also train on mirrored images (not for digits or text)' },
+    classBalance: {
+      type: 'number',
+      min: 0,
+      max: 1,
+      resume: 'fixed',
+      metavar: 'power',
+      saved: (r) => r.classBalance ?? 0,
+      help: "class-balanced epochs: each class's share ∝ count^(1−power); 0 = the data's frequencies (default), 0.5 = square-root sampling, 1 = equal shares",
+    },
     ema: emaField('EMA decay of the saved weights'),
     noEma: { type: 'boolean', resume: 'fixed', saved: (r) => r.emaDecay === null, describeSaved: (r) => `EMA ${r.emaDecay}`, help: 'save the raw weights' },
     seed: { type: 'int', min: 0, default: 0, resume: 'fixed', help: 'random seed' },
@@ -146,6 +160,7 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
     steps: check.int(1),
     emaDecay: check.nullable(check.number({ min: 0, max: 1 })),
     flip: check.boolean(),
+    classBalance: check.optional(check.number({ min: 0, max: 1 })),
     seed: check.int(0),
     level: check.nullable(check.oneOf(['top', 'bottom'] as const)),
     from: check.nullable((v, w) => absolutePath(check.string()(v, w))),
@@ -187,6 +202,8 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
       );
     }
     const conditional = o.unconditional ? false : (file.conditional ?? true);
+    const classBalance = s.maybe('classBalance') ?? null;
+    if (classBalance !== null && classBalance > 0 && !conditional) throw new FlagError('--class-balance needs class labels; an --unconditional prior has none');
     const model = file.model ?? {
       dim: s.flag('dim')!,
       depth: s.flag('depth')!,
@@ -206,6 +223,7 @@ export const PRIOR_SCHEMA = trainSchema<PriorRunConfig, PriorBuildContext>()({
       steps: s.get('steps'),
       emaDecay: o.noEma ? null : o.ema !== undefined ? o.ema : file.emaDecay !== undefined ? file.emaDecay : s.flag('ema')!,
       flip: o.flip ?? file.flip ?? false,
+      classBalance: classBalance === 0 ? null : classBalance,
       seed: s.get('seed'),
       level: s.maybe('level') ?? null,
       from: s.maybe('from') ?? null,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as T from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { AdamW, EMA, warmupCosine, type LambdaLR } from '../optim/index.js';
-import { Rng, imagesToGrid, writePng, type Dataset } from '../data/index.js';
+import { Rng, classBalancedOrder, imagesToGrid, writePng, type Dataset } from '../data/index.js';
 import type { Tokenizer } from '../tokenizers/index.js';
 import { PriorModel, HierarchicalPrior, PRIOR_LEVELS, flattenTokens, type PriorModelConfig } from '../priors/index.js';
 import type { CheckpointParts } from './checkpoint.js';
@@ -66,6 +66,8 @@ export class PriorTrainer implements Trainable {
   #epoch = 0;
   #pos = 0;
   #order: Int32Array;
+  /** Each training sequence's class, for class-balanced epochs (--class-balance); null otherwise. */
+  readonly #classOf: number[] | null;
   /** The parameters this run trains (a hierarchical prior's --level: that level's only). */
   readonly #trained: Tensor[];
 
@@ -119,6 +121,9 @@ export class PriorTrainer implements Trainable {
       `encoded ${this.tokens.size(0).toLocaleString('en-US')} training images${c.flip ? ' (with mirrored copies)' : ''} to ${hier ? levels.map((l) => `${l.name} ${imageSize[0] / l.downsample}×${imageSize[1] / l.downsample}`).join(' + ') : grid.join('×')}${tok.tokensPerPosition > 1 ? `×${tok.tokensPerPosition}` : ''} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     if (this.tokens.size(0) < c.batchSize) throw new Error(`${this.tokens.size(0)} training sequences give no batch of ${c.batchSize}`);
+    const balance = c.classBalance ?? 0;
+    if (balance > 0 && !c.conditional) throw new Error('class-balanced epochs need class labels; this prior is unconditional');
+    this.#classOf = balance > 0 ? this.labels.toArray() : null;
     T.manualSeed(c.seed);
     this.model = PriorModel.create(modelConfig, tok);
     tok.eval();
@@ -181,7 +186,9 @@ export class PriorTrainer implements Trainable {
   }
 
   #permutation(epoch: number): Int32Array {
-    return new Rng(this.config.seed, 'prior-perm', epoch).permutation(this.tokens.size(0));
+    const rng = new Rng(this.config.seed, 'prior-perm', epoch);
+    if (this.#classOf) return classBalancedOrder(this.#classOf, this.classNames.length, this.config.classBalance!, rng);
+    return rng.permutation(this.tokens.size(0));
   }
 
   #nextIndices(): Int32Array {

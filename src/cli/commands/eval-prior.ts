@@ -38,7 +38,8 @@ export const command = defineCommand({
     "hold out (--val-count, default the run's config.json, else 500), at the model's image size. " +
     "Sampling flags not given take the model file's recommended settings (the JSON lists them in sampling.fromModel). " +
     "--baseline also measures N training images of the same classes through the model's tokenizer, against " +
-    'the same reference: the figures of a prior that reproduced its training data, the floor to read FID against. ' +
+    'the same reference: the figures of a prior that reproduced its training data, the floor to read FID against, ' +
+    "and, per class, the data's own class accuracy. " +
     '--accept r1,r2,… adds rejection sampling (the acceptance rate of VQGAN and ViT-VQGAN): for each rate r, ' +
     '⌈N / r⌉ candidates are sampled (the same stream for every rate: the first N are the plain evaluation), ' +
     "scored by the classifier's probability of their requested class (its confidence for unconditional " +
@@ -162,8 +163,9 @@ export const command = defineCommand({
                   [
                     'per class',
                     r.perClass
+                      .map((p, c) => ({ ...p, data: r.baseline?.perClass?.[c] }))
                       .filter((p) => p.images > 0)
-                      .map((p) => `${p.name} ${pct(p.accuracy)} of ${p.images}`)
+                      .map((p) => `${p.name} ${pct(p.accuracy)} of ${p.images}${p.data == null ? '' : ` (baseline ${pct(p.data)})`}`)
                       .join(', '),
                   ] as [string, string],
                 ]
