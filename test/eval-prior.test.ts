@@ -295,11 +295,13 @@ test('eval prior: human-readable output names the split and prints the rejection
 });
 
 test('eval prior: a classifier for other classes gives no class accuracy, with a note', () => {
-  const r = tessera('eval', 'prior', '--model', modelFile, '--classifier', otherClfFile, ...COMMON);
+  const r = tessera('eval', 'prior', '--model', modelFile, '--classifier', otherClfFile, ...COMMON, '--baseline');
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /^note: no class accuracy: the classifier's classes \(cat, dog/);
   const j = JSON.parse(r.out);
   assert.equal(j.classAccuracy, null);
+  assert.equal(j.baseline.classAccuracy, null, 'nor for the baseline');
+  assert.equal(j.baseline.perClass, null);
   assert.equal(j.classifier.classesMatch, false);
   assert.equal(j.names.fid, 'FID-tessera-other');
 });

@@ -234,6 +234,8 @@ async function measure(
   // Which classifier class each model class is, for class accuracy and rejection scores.
   const C = pm.classNames.length;
   const classMap = classifier && C > 0 ? mapClasses(pm.classNames, classifier.classNames) : undefined;
+  /** Class accuracy is defined: a classifier whose classes map onto the model's. */
+  const scoresClasses = Boolean(classifier && classMap);
   if (classifier && C > 0 && !classMap) {
     o.onNote?.(
       `no class accuracy: the classifier's classes (${classifier.classNames.slice(0, 4).join(', ')}, …) are not the model's (${pm.classNames.slice(0, 4).join(', ')}, …); rejection scores use its confidence`,
@@ -276,25 +278,35 @@ async function measure(
         }
       });
     };
-    const generator = new T.Generator(a.seed);
-    let sampleMs = 0;
-    const sampleBatches = function* () {
-      for (let j = 0; j + 1 < bounds.length; j++) {
-        const lo = bounds[j]!;
-        const hi = bounds[j + 1]!;
-        const classes = C > 0 ? requested.slice(lo, hi) : undefined;
-        const t0 = performance.now();
-        const images = T.tidy(() => pm.sample({ ...settings, defaults: false, generator, classes, batch: hi - lo }).keep());
-        sampleMs += performance.now() - t0;
+    /** Images lo…hi of a stream, one batch per pair of bounds, each scored into scoresOut/correctOut before it is yielded. */
+    const scoredBatches = function* (
+      cuts: readonly number[],
+      make: (lo: number, hi: number) => T.Tensor,
+      scoresOut: Float64Array,
+      correctOut: Uint8Array,
+    ): Generator<T.Tensor> {
+      for (let j = 0; j + 1 < cuts.length; j++) {
+        const images = make(cuts[j]!, cuts[j + 1]!);
         try {
-          score(images, lo, scores, correct);
+          score(images, cuts[j]!, scoresOut, correctOut);
           yield images;
         } finally {
           images.dispose();
         }
       }
     };
-    const samples = collectFeatures(extractor, sampleBatches(), { onBatch: (done) => o.onProgress?.({ stage: 'samples', done, total: M }) });
+    const generator = new T.Generator(a.seed);
+    let sampleMs = 0;
+    const sample = (lo: number, hi: number): T.Tensor => {
+      const classes = C > 0 ? requested.slice(lo, hi) : undefined;
+      const t0 = performance.now();
+      const images = T.tidy(() => pm.sample({ ...settings, defaults: false, generator, classes, batch: hi - lo }).keep());
+      sampleMs += performance.now() - t0;
+      return images;
+    };
+    const samples = collectFeatures(extractor, scoredBatches(bounds, sample, scores, correct), {
+      onBatch: (done) => o.onProgress?.({ stage: 'samples', done, total: M }),
+    });
     try {
       /** Per model class: the share of the first N images asked for it that the classifier assigns to it (null: none asked). */
       const classShares = (hit: ArrayLike<number>): (number | null)[] =>
@@ -314,33 +326,27 @@ async function measure(
         const order = baselineOrder(train, pm.classNames, requested.slice(0, N));
         const correctB = new Uint8Array(N);
         const scoresB = new Float64Array(N);
-        const batches = function* () {
-          for (let lo = 0; lo < N; lo += batchSize) {
-            const idx = order.slice(lo, lo + batchSize);
-            const b = train.batch(idx);
-            const images = T.tidy(() => pm.decode(pm.encode(b.images)).keep());
-            b.images.dispose();
-            b.labels.dispose();
-            try {
-              score(images, lo, scoresB, correctB);
-              yield images;
-            } finally {
-              images.dispose();
-            }
-          }
+        const throughTokenizer = (lo: number, hi: number): T.Tensor => {
+          const b = train.batch(order.slice(lo, hi));
+          const images = T.tidy(() => pm.decode(pm.encode(b.images)).keep());
+          b.images.dispose();
+          b.labels.dispose();
+          return images;
         };
-        const feats = collectFeatures(extractor, batches(), { onBatch: (done) => o.onProgress?.({ stage: 'baseline', done, total: N }) });
+        const cutsB = Array.from({ length: Math.ceil(N / batchSize) + 1 }, (_, j) => Math.min(j * batchSize, N));
+        const feats = collectFeatures(extractor, scoredBatches(cutsB, throughTokenizer, scoresB, correctB), {
+          onBatch: (done) => o.onProgress?.({ stage: 'baseline', done, total: N }),
+        });
         try {
           const m = distributionMetrics(ref, feats, k);
-          const scored = classifier !== null && classMap !== null;
           return {
             images: N,
             fid: m.fid,
             kid: m.kid,
             precision: m.precision,
             recall: m.recall,
-            classAccuracy: scored ? correctB.reduce((t, v) => t + v, 0) / N : null,
-            perClass: scored && C > 0 ? classShares(correctB) : null,
+            classAccuracy: scoresClasses ? correctB.reduce((t, v) => t + v, 0) / N : null,
+            perClass: scoresClasses ? classShares(correctB) : null,
           };
         } finally {
           feats.dispose();
@@ -357,7 +363,7 @@ async function measure(
         try {
           const m = distributionMetrics(ref, sel, k);
           const n = kept.length;
-          const classAccuracy = classifier && classMap ? kept.reduce((s, i) => s + correct[i]!, 0) / n : null;
+          const classAccuracy = scoresClasses ? kept.reduce((s, i) => s + correct[i]!, 0) / n : null;
           const meanScore = classifier ? kept.reduce((s, i) => s + scores[i]!, 0) / n : null;
           return { acceptance: rate, candidates, images: n, ...m, classAccuracy, meanScore };
         } finally {
@@ -371,7 +377,7 @@ async function measure(
         ? pm.classNames.map((name, c): PriorClassRow => ({
             name,
             images: requested.slice(0, N).filter((r) => r === c).length,
-            accuracy: classifier && classMap ? sampleShares[c]! : null,
+            accuracy: scoresClasses ? sampleShares[c]! : null,
           }))
         : null;
       const rows = rates?.map((r) => (r === 1 ? plain : evaluate(r))) ?? null;
